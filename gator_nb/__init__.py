@@ -1,0 +1,30 @@
+"""gator-nb: a hierarchical task runner and logging system that lives in Jupyter.
+
+Only the public API lives here; heavy modules load when first used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gator_nb.errors import GatorError, Problem, SpecError
+from gator_nb.spec import load_spec
+
+__all__ = ["GatorError", "Problem", "SpecError", "load_ipython_extension", "load_spec"]
+__version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext gator_nb``: register the ``%gator`` magics."""
+    from gator_nb.notebook.magic import register
+
+    register(ipython)
+
+
+def __getattr__(name: str) -> Any:
+    # run.py pulls in the engine; import it only when the API is used.
+    if name in ("Run", "run", "load", "runs", "rerun", "compare"):
+        from gator_nb import run as _run_module
+
+        return getattr(_run_module, name)
+    raise AttributeError(f"module 'gator_nb' has no attribute {name!r}")

@@ -1,0 +1,128 @@
+"""Events flowing from the engine to the store and the run state, and ``Status``.
+
+Imports nothing else from ``gator_nb``: every other module may depend on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+
+__all__ = [
+    "Event",
+    "JobFinished",
+    "JobOutput",
+    "JobSampled",
+    "JobStarted",
+    "LineBlock",
+    "Message",
+    "RunFinished",
+    "Severity",
+    "Status",
+]
+
+
+class Status(StrEnum):
+    """Where a job, group or run stands."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+    @property
+    def done(self) -> bool:
+        return self not in (Status.PENDING, Status.RUNNING)
+
+
+class Severity(IntEnum):
+    """Severity of a log line; values are the stdlib ``logging`` levels."""
+
+    DEBUG = 10
+    INFO = 20
+    WARNING = 30
+    ERROR = 40
+    CRITICAL = 50
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """A line whose severity is not INFO (the lines worth counting and indexing)."""
+
+    line_no: int  # 0-based, counted over both streams of the job
+    severity: Severity
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineBlock:
+    """Whole lines read from one stream at one time, kept as raw bytes.
+
+    Lines are stored raw (``data`` ends with a newline) so that a million lines
+    cost one write, not a million; only ``messages`` are decoded.
+    """
+
+    stream: str  # "stdout" | "stderr" | "gator"
+    time: float
+    first_line: int
+    count: int
+    data: bytes
+    messages: tuple[Message, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobStarted:
+    job: str
+    time: float
+    pid: int
+    command: tuple[str, ...]
+    cwd: str
+    hostname: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobOutput:
+    job: str
+    blocks: tuple[LineBlock, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobSampled:
+    job: str
+    time: float
+    cpu_percent: float
+    rss: int
+    vms: int
+    num_procs: int
+    read_bytes: int
+    write_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobFinished:
+    job: str
+    time: float
+    status: Status
+    exit_code: int | None = None
+    signal: int | None = None
+    timed_out: bool = False
+    reason: str = ""  # "", "exit-code", "signal", "timeout", "error-in-log", ...
+    cpu_s: float = 0.0
+    peak_rss: int = 0
+    warnings: int = 0
+    errors: int = 0
+    first_error: str = ""
+    lines: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunFinished:
+    time: float
+    status: Status
+
+
+Event = JobStarted | JobOutput | JobSampled | JobFinished | RunFinished

@@ -1,0 +1,5 @@
+"""Jupyter front end: the ``%gator`` magics and the ipywidgets views."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,518 @@
+"""Parse spec YAML into the frozen tree, collecting every problem with file:line:col.
+
+YAML is *composed* (not constructed) so that every node keeps its position and
+unknown tags never stop the walk: each problem is recorded and the walk goes on.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from yaml.nodes import Node as YamlNode
+
+from gator_nb.errors import Problem, SpecError
+from gator_nb.spec.model import (
+    Array,
+    Cores,
+    Dependency,
+    Group,
+    Job,
+    License,
+    Location,
+    Memory,
+    Node,
+    Resource,
+    Spec,
+)
+
+__all__ = ["ID_PATTERN", "MEMORY_UNITS", "load_spec", "suggest"]
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+MEMORY_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+_NODE_TAGS = ("!Job", "!JobGroup", "!JobArray")
+_RESOURCE_TAGS = ("!Cores", "!Memory", "!License")
+_COMMON_KEYS = (
+    "id",
+    "ident",
+    "cwd",
+    "env",
+    "resources",
+    "on_pass",
+    "on_fail",
+    "on_done",
+    "timeout",
+)
+_KEYS = {
+    "!Job": (*_COMMON_KEYS, "command", "args"),
+    "!JobGroup": (*_COMMON_KEYS, "jobs"),
+    "!JobArray": (*_COMMON_KEYS, "jobs", "repeats"),
+}
+_STD = "tag:yaml.org,2002:"
+_scalars = SafeConstructor()
+
+
+def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """Return `` (did you mean 'x'?)`` for the closest choice, or an empty string."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def load_spec(path: str | Path | None = None, *, text: str | None = None) -> Spec:
+    """Load and validate a spec from a file or from ``text``.
+
+    Raises:
+        SpecError: listing every problem found, each with file, line and column.
+    """
+    if (path is None) == (text is None):
+        raise TypeError("load_spec() takes a path or text=, not both")
+    if path is not None:
+        file = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError(
+                [Problem(file=file, line=1, col=1, path="$", message=f"cannot read: {exc}")]
+            ) from None
+        directory = str(Path(path).resolve().parent)
+    else:
+        file, directory = "<text>", str(Path.cwd())
+    assert text is not None
+    checker = _Checker(file)
+    root = checker.document(text)
+    problems = checker.problems
+    if problems and root is not None:
+        problems += _dependency_problems(Spec(root=root, file=file, text=text, directory=directory))
+    if problems or root is None:
+        raise SpecError(sorted(problems, key=lambda p: (p.line, p.col)))
+    return Spec(root=root, file=file, text=text, directory=directory)
+
+
+def _dependency_problems(spec: Spec) -> list[Problem]:
+    """Check dependencies of a tree that has other problems too, so all are reported at once."""
+    from gator_nb.spec.plan import plan  # plan imports this module
+
+    try:
+        plan(spec, base_env={}, cwd=spec.directory)
+    except SpecError as exc:
+        return exc.problems
+    return []
+
+
+def _kind(node: YamlNode) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    if node.tag == _STD + "null":
+        return "nothing (null)"
+    if node.tag == _STD + "bool":
+        return f"a boolean ({node.value})"
+    if node.tag in (_STD + "int", _STD + "float"):
+        return f"a number ({node.value})"
+    return f"a string '{node.value}'"
+
+
+class _Checker:
+    """Walks composed YAML nodes, building the tree and recording problems."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def at(self, node: YamlNode, path: str) -> Location:
+        mark = node.start_mark
+        return Location(file=self.file, line=mark.line + 1, col=mark.column + 1, path=path)
+
+    def problem(self, node: YamlNode, path: str, message: str) -> None:
+        where = self.at(node, path)
+        self.problems.append(
+            Problem(file=self.file, line=where.line, col=where.col, path=path, message=message)
+        )
+
+    def document(self, text: str) -> Node | None:
+        try:
+            top = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            what = " ".join(filter(None, [exc.context, exc.problem]))
+            self.problems.append(
+                Problem(
+                    file=self.file, line=line, col=col, path="$", message=f"invalid YAML: {what}"
+                )
+            )
+            return None
+        except yaml.YAMLError as exc:
+            self.problems.append(
+                Problem(file=self.file, line=1, col=1, path="$", message=f"invalid YAML: {exc}")
+            )
+            return None
+        if top is None:
+            self.problems.append(
+                Problem(
+                    file=self.file,
+                    line=1,
+                    col=1,
+                    path="$",
+                    message="expected a !JobGroup, !JobArray or !Job, got an empty document",
+                )
+            )
+            return None
+        return self.node(top, "$")
+
+    # -- nodes -------------------------------------------------------------------
+
+    def node(self, ynode: YamlNode, path: str) -> Node | None:
+        tag = ynode.tag
+        if tag not in _NODE_TAGS:
+            if tag.startswith("!"):
+                hint = suggest(tag, _NODE_TAGS + _RESOURCE_TAGS)
+                self.problem(
+                    ynode, path, f"unknown tag '{tag}'{hint}; expected !Job, !JobGroup or !JobArray"
+                )
+            else:
+                self.problem(
+                    ynode,
+                    path,
+                    "expected a !Job, !JobGroup or !JobArray, "
+                    f"got an untagged {_kind(ynode)[2:]}{_tag_hint(ynode)}",
+                )
+            return None
+        if not isinstance(ynode, MappingNode):
+            self.problem(ynode, path, f"expected a mapping after {tag}, got {_kind(ynode)}")
+            return None
+        fields = self.fields(ynode, path, tag)
+        common = self.common(ynode, path, fields)
+        if tag == "!Job":
+            return self.job(ynode, path, fields, common)
+        return self.group(ynode, path, fields, common, tag)
+
+    def fields(
+        self, ynode: MappingNode, path: str, tag: str
+    ) -> dict[str, tuple[YamlNode, YamlNode]]:
+        allowed = _KEYS[tag]
+        fields: dict[str, tuple[YamlNode, YamlNode]] = {}
+        for key, value in ynode.value:
+            name = key.value if isinstance(key, ScalarNode) else None
+            if not isinstance(name, str):
+                self.problem(key, path, f"expected a key name, got {_kind(key)}")
+            elif name in fields:
+                self.problem(key, f"{path}.{name}", f"duplicate key '{name}'")
+            elif name not in allowed:
+                others = [t for t, keys in _KEYS.items() if name in keys]
+                if others:
+                    hint = (
+                        f" (only {' and '.join(others)} {'has' if len(others) == 1 else 'have'} it)"
+                    )
+                else:
+                    hint = suggest(name, allowed)
+                self.problem(key, path, f"unknown key '{name}' for {tag}{hint}")
+            else:
+                fields[name] = (key, value)
+        return fields
+
+    def common(
+        self, ynode: MappingNode, path: str, fields: dict[str, tuple[YamlNode, YamlNode]]
+    ) -> dict[str, Any]:
+        common: dict[str, Any] = {"at": self.at(ynode, path)}
+        common["id"] = self.ident(ynode, path, fields)
+        if "cwd" in fields:
+            common["cwd"] = self.string(fields["cwd"][1], f"{path}.cwd")
+        if "env" in fields:
+            common["env"] = self.env(fields["env"][1], f"{path}.env")
+        if "resources" in fields:
+            common["resources"] = self.resources(fields["resources"][1], f"{path}.resources")
+        depends: list[Dependency] = []
+        for kind in ("pass", "fail", "done"):
+            if f"on_{kind}" in fields:
+                depends += self.depends(fields[f"on_{kind}"][1], f"{path}.on_{kind}", kind)
+        common["depends"] = tuple(depends)
+        if "timeout" in fields:
+            common["timeout"] = self.timeout(fields["timeout"][1], f"{path}.timeout")
+        return common
+
+    def ident(
+        self, ynode: MappingNode, path: str, fields: dict[str, tuple[YamlNode, YamlNode]]
+    ) -> str:
+        if "id" in fields and "ident" in fields:
+            self.problem(fields["ident"][0], path, "give 'id' or 'ident', not both")
+        key = "id" if "id" in fields else "ident"
+        if key not in fields:
+            self.problem(ynode, path, "missing 'id'")
+            return "?"
+        value = fields[key][1]
+        where = f"{path}.{key}"
+        if not isinstance(value, ScalarNode) or value.tag == _STD + "null":
+            self.problem(value, where, f"expected a name, got {_kind(value)}")
+            return "?"
+        if not ID_PATTERN.fullmatch(value.value):
+            self.problem(
+                value,
+                where,
+                f"expected letters, digits, '_' or '-' (dots join paths), got '{value.value}'",
+            )
+            return "?"
+        return str(value.value)
+
+    def job(
+        self,
+        ynode: MappingNode,
+        path: str,
+        fields: dict[str, tuple[YamlNode, YamlNode]],
+        common: dict[str, Any],
+    ) -> Job | None:
+        if "command" not in fields:
+            self.problem(ynode, path, "missing 'command' (a !Job needs a program to run)")
+            command = None
+        else:
+            command = self.string(fields["command"][1], f"{path}.command")
+        args: tuple[str, ...] = ()
+        if "args" in fields:
+            args = self.string_list(fields["args"][1], f"{path}.args", "strings or numbers")
+        # A broken job stays in the tree so that dependencies on it still resolve.
+        return Job(command=command or "", args=args, **common)
+
+    def group(
+        self,
+        ynode: MappingNode,
+        path: str,
+        fields: dict[str, tuple[YamlNode, YamlNode]],
+        common: dict[str, Any],
+        tag: str,
+    ) -> Group | None:
+        repeats = 1
+        if tag == "!JobArray":
+            if "repeats" not in fields:
+                self.problem(ynode, path, "missing 'repeats' (how many copies of 'jobs')")
+            else:
+                repeats = self.repeats(fields["repeats"][1], f"{path}.repeats")
+        jobs = self.children(ynode, path, fields) or ()
+        if tag == "!JobArray":
+            return Array(jobs=jobs, repeats=repeats, **common)
+        return Group(jobs=jobs, **common)
+
+    def children(
+        self, ynode: MappingNode, path: str, fields: dict[str, tuple[YamlNode, YamlNode]]
+    ) -> tuple[Node, ...] | None:
+        if "jobs" not in fields:
+            self.problem(ynode, path, "missing 'jobs' (a list of !Job, !JobGroup or !JobArray)")
+            return None
+        value = fields["jobs"][1]
+        if value.tag == _STD + "null":
+            return ()
+        if not isinstance(value, SequenceNode):
+            self.problem(value, f"{path}.jobs", f"expected a list of jobs, got {_kind(value)}")
+            return None
+        jobs: list[Node] = []
+        seen: dict[str, Location] = {}
+        for i, item in enumerate(value.value):
+            child = self.node(item, f"{path}.jobs[{i}]")
+            if child is None:
+                continue
+            if child.id in seen and child.id != "?":
+                first = seen[child.id]
+                self.problem(
+                    item,
+                    f"{path}.jobs[{i}].id",
+                    f"duplicate id '{child.id}' (also at {first.file}:{first.line}:{first.col})",
+                )
+            seen.setdefault(child.id, child.at)
+            jobs.append(child)
+        return tuple(jobs)
+
+    # -- fields ------------------------------------------------------------------
+
+    def string(self, ynode: YamlNode, path: str) -> str | None:
+        if isinstance(ynode, ScalarNode) and ynode.tag in (
+            _STD + "str",
+            _STD + "int",
+            _STD + "float",
+        ):
+            return str(ynode.value)
+        self.problem(ynode, path, f"expected a string, got {_kind(ynode)}")
+        return None
+
+    def string_list(self, ynode: YamlNode, path: str, what: str) -> tuple[str, ...]:
+        if not isinstance(ynode, SequenceNode):
+            self.problem(ynode, path, f"expected a list of {what}, got {_kind(ynode)}")
+            return ()
+        items = []
+        for i, item in enumerate(ynode.value):
+            if isinstance(item, ScalarNode) and item.tag in (
+                _STD + "str",
+                _STD + "int",
+                _STD + "float",
+            ):
+                items.append(str(item.value))
+            else:
+                self.problem(
+                    item, f"{path}[{i}]", f"expected a string or number, got {_kind(item)}"
+                )
+        return tuple(items)
+
+    def env(self, ynode: YamlNode, path: str) -> dict[str, str]:
+        if not isinstance(ynode, MappingNode):
+            self.problem(
+                ynode, path, f"expected a mapping of variable names to strings, got {_kind(ynode)}"
+            )
+            return {}
+        env: dict[str, str] = {}
+        for key, value in ynode.value:
+            name = key.value if isinstance(key, ScalarNode) else None
+            if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                self.problem(key, path, f"expected a variable name, got {_kind(key)}")
+                continue
+            where = f"{path}.{name}"
+            if isinstance(value, ScalarNode) and value.tag == _STD + "bool":
+                self.problem(
+                    value, where, f"expected a string, got a boolean (quote it: '{value.value}')"
+                )
+            elif isinstance(value, ScalarNode) and value.tag == _STD + "null":
+                self.problem(
+                    value, where, "expected a string, got nothing (null); write '' for empty"
+                )
+            elif (text := self.string(value, where)) is not None:
+                env[name] = text
+        return env
+
+    def timeout(self, ynode: YamlNode, path: str) -> float | None:
+        value = self.number(ynode)
+        if value is None or not value > 0 or math.isinf(value):
+            self.problem(ynode, path, f"expected a number of seconds > 0, got {_kind(ynode)}")
+            return None
+        return value
+
+    def repeats(self, ynode: YamlNode, path: str) -> int:
+        if isinstance(ynode, ScalarNode) and ynode.tag == _STD + "int":
+            value = _scalars.construct_object(ynode)
+            if isinstance(value, int) and value >= 0:
+                return value
+        self.problem(ynode, path, f"expected an integer >= 0, got {_kind(ynode)}")
+        return 0
+
+    def number(self, ynode: YamlNode) -> float | None:
+        if isinstance(ynode, ScalarNode) and ynode.tag in (_STD + "int", _STD + "float"):
+            return float(_scalars.construct_object(ynode))
+        if isinstance(ynode, ScalarNode) and ynode.tag == _STD + "str":
+            try:
+                return float(ynode.value)
+            except ValueError:
+                return None
+        return None
+
+    def depends(self, ynode: YamlNode, path: str, kind: str) -> list[Dependency]:
+        if isinstance(ynode, ScalarNode) and ynode.tag == _STD + "str":
+            return [Dependency(kind=kind, name=ynode.value, at=self.at(ynode, path))]
+        if not isinstance(ynode, SequenceNode):
+            self.problem(ynode, path, f"expected a list of job names, got {_kind(ynode)}")
+            return []
+        found = []
+        for i, item in enumerate(ynode.value):
+            where = f"{path}[{i}]"
+            if isinstance(item, ScalarNode) and item.tag == _STD + "str" and item.value:
+                found.append(Dependency(kind=kind, name=item.value, at=self.at(item, where)))
+            else:
+                self.problem(item, where, f"expected a job name, got {_kind(item)}")
+        return found
+
+    # -- resources ---------------------------------------------------------------
+
+    def resources(self, ynode: YamlNode, path: str) -> tuple[Resource, ...]:
+        if not isinstance(ynode, SequenceNode):
+            self.problem(
+                ynode, path, f"expected a list of !Cores, !Memory or !License, got {_kind(ynode)}"
+            )
+            return ()
+        found: list[Resource] = []
+        for i, item in enumerate(ynode.value):
+            resource = self.resource(item, f"{path}[{i}]")
+            if resource is not None:
+                found.append(resource)
+        return tuple(found)
+
+    def resource(self, ynode: YamlNode, path: str) -> Resource | None:
+        makers: dict[str, Callable[[YamlNode, list[YamlNode], str], Resource | None]] = {
+            "!Cores": self.cores,
+            "!Memory": self.memory,
+            "!License": self.license,
+        }
+        if ynode.tag not in makers:
+            hint = suggest(ynode.tag, _RESOURCE_TAGS) if ynode.tag.startswith("!") else ""
+            got = f"tag '{ynode.tag}'{hint}" if ynode.tag.startswith("!") else _kind(ynode)
+            self.problem(ynode, path, f"expected !Cores, !Memory or !License, got {got}")
+            return None
+        if isinstance(ynode, SequenceNode):
+            values = list(ynode.value)
+        elif isinstance(ynode, ScalarNode):
+            values = [ynode] if ynode.value != "" else []
+        else:
+            self.problem(ynode, path, f"expected {ynode.tag} [...], got a mapping")
+            return None
+        return makers[ynode.tag](ynode, values, path)
+
+    def cores(self, ynode: YamlNode, values: list[YamlNode], path: str) -> Resource | None:
+        count = self.number(values[0]) if len(values) == 1 else None
+        if count is None or count != int(count) or count < 1:
+            self.problem(
+                ynode, path, f"!Cores expects [N] with N a whole number >= 1, got {_show(values)}"
+            )
+            return None
+        return Cores(count=int(count))
+
+    def memory(self, ynode: YamlNode, values: list[YamlNode], path: str) -> Resource | None:
+        if len(values) not in (1, 2):
+            self.problem(ynode, path, f"!Memory expects [N, UNIT], got {_show(values)}")
+            return None
+        size = self.number(values[0])
+        unit = (
+            str(values[1].value).upper()
+            if len(values) == 2 and isinstance(values[1], ScalarNode)
+            else "MB"
+        )
+        if size is None or not size > 0 or math.isinf(size):
+            self.problem(ynode, path, f"!Memory expects a size > 0, got {_show(values[:1])}")
+            return None
+        if unit not in MEMORY_UNITS:
+            got = values[1].value if isinstance(values[1], ScalarNode) else _kind(values[1])
+            self.problem(
+                values[1],
+                path,
+                f"!Memory: unknown unit '{got}'{suggest(unit, list(MEMORY_UNITS))}; "
+                f"expected one of {', '.join(MEMORY_UNITS)}",
+            )
+            return None
+        return Memory(size=int(size * MEMORY_UNITS[unit]))
+
+    def license(self, ynode: YamlNode, values: list[YamlNode], path: str) -> Resource | None:
+        name = values[0] if values else None
+        if not isinstance(name, ScalarNode) or name.tag != _STD + "str" or len(values) > 2:
+            self.problem(ynode, path, f"!License expects [NAME, N], got {_show(values)}")
+            return None
+        count = self.number(values[1]) if len(values) == 2 else 1.0
+        if count is None or count != int(count) or count < 1:
+            self.problem(
+                ynode, path, f"!License expects a whole count >= 1, got {_show(values[1:])}"
+            )
+            return None
+        return License(name=str(name.value), count=int(count))
+
+
+def _tag_hint(ynode: YamlNode) -> str:
+    keys = {k.value for k, _ in ynode.value} if isinstance(ynode, MappingNode) else set()
+    for key, tag in (("repeats", "!JobArray"), ("jobs", "!JobGroup"), ("command", "!Job")):
+        if key in keys:
+            return f" (write {tag} before it)"
+    return ""
+
+
+def _show(values: list[YamlNode]) -> str:
+    shown = [str(v.value) if isinstance(v, ScalarNode) else _kind(v) for v in values]
+    return "[" + ", ".join(shown) + "]"

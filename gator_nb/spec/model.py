@@ -1,0 +1,127 @@
+"""The spec tree: frozen dataclasses for jobs, groups, arrays and resources.
+
+Values only; `load.py` builds them from YAML and `plan.py` expands them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Array",
+    "Cores",
+    "Dependency",
+    "Group",
+    "Job",
+    "License",
+    "Location",
+    "Memory",
+    "Node",
+    "Resource",
+    "Spec",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Location:
+    """Where something was written: file, 1-based line and column, and JSON path."""
+
+    file: str
+    line: int
+    col: int
+    path: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cores:
+    """``!Cores [N]``: cores a job holds while it runs."""
+
+    count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Memory:
+    """``!Memory [N, UNIT]``: memory a job is expected to need, in bytes."""
+
+    size: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class License:
+    """``!License [NAME, N]``: N seats of a named licence held while running."""
+
+    name: str
+    count: int = 1
+
+
+Resource = Cores | Memory | License
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dependency:
+    """One entry of ``on_pass``/``on_fail``/``on_done``: ``kind`` is pass, fail or done."""
+
+    kind: str
+    name: str
+    at: Location
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Node:
+    """Fields every node of the tree has."""
+
+    id: str
+    at: Location
+    cwd: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    resources: tuple[Resource, ...] = ()
+    depends: tuple[Dependency, ...] = ()
+    timeout: float | None = None
+
+    def _names(self, kind: str) -> tuple[str, ...]:
+        return tuple(d.name for d in self.depends if d.kind == kind)
+
+    @property
+    def on_pass(self) -> tuple[str, ...]:
+        return self._names("pass")
+
+    @property
+    def on_fail(self) -> tuple[str, ...]:
+        return self._names("fail")
+
+    @property
+    def on_done(self) -> tuple[str, ...]:
+        return self._names("done")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job(Node):
+    """``!Job``: one program to run."""
+
+    command: str
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Group(Node):
+    """``!JobGroup``: children run as one unit that aggregates their results."""
+
+    jobs: tuple[Node, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Array(Group):
+    """``!JobArray``: ``repeats`` copies of ``jobs``, each seeing GATOR_ARRAY_INDEX."""
+
+    repeats: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Spec:
+    """A loaded spec: its root node, where it came from and the text itself."""
+
+    root: Node
+    file: str
+    text: str
+    directory: str
