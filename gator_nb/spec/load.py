@@ -88,7 +88,7 @@ def load_spec(path: str | Path | None = None, *, text: str | None = None) -> Spe
     checker = _Checker(file)
     root = checker.document(text)
     problems = checker.problems
-    if problems and root is not None:
+    if root is not None:  # dependencies and cycles too, so every problem is listed at once
         problems += _dependency_problems(Spec(root=root, file=file, text=text, directory=directory))
     if problems or root is None:
         raise SpecError(sorted(problems, key=lambda p: (p.line, p.col)))
@@ -96,7 +96,7 @@ def load_spec(path: str | Path | None = None, *, text: str | None = None) -> Spe
 
 
 def _dependency_problems(spec: Spec) -> list[Problem]:
-    """Check dependencies of a tree that has other problems too, so all are reported at once."""
+    """Problems only planning finds: unknown or ambiguous dependencies, cycles."""
     from gator_nb.spec.plan import plan  # plan imports this module
 
     try:
@@ -273,7 +273,7 @@ class _Checker:
             self.problem(ynode, path, "missing 'command' (a !Job needs a program to run)")
             command = None
         else:
-            command = self.string(fields["command"][1], f"{path}.command")
+            command = self.string(fields["command"][1], f"{path}.command", literal=True)
         args: tuple[str, ...] = ()
         if "args" in fields:
             args = self.string_list(fields["args"][1], f"{path}.args", "strings or numbers")
@@ -330,11 +330,11 @@ class _Checker:
 
     # -- fields ------------------------------------------------------------------
 
-    def string(self, ynode: YamlNode, path: str) -> str | None:
-        if isinstance(ynode, ScalarNode) and ynode.tag in (
-            _STD + "str",
-            _STD + "int",
-            _STD + "float",
+    def string(self, ynode: YamlNode, path: str, *, literal: bool = False) -> str | None:
+        """A string or number; with ``literal`` any scalar as written (``command: true``)."""
+        textual = (_STD + "str", _STD + "int", _STD + "float")
+        if isinstance(ynode, ScalarNode) and (
+            ynode.tag in textual or (literal and ynode.tag == _STD + "bool")
         ):
             return str(ynode.value)
         self.problem(ynode, path, f"expected a string, got {_kind(ynode)}")
@@ -346,12 +346,8 @@ class _Checker:
             return ()
         items = []
         for i, item in enumerate(ynode.value):
-            if isinstance(item, ScalarNode) and item.tag in (
-                _STD + "str",
-                _STD + "int",
-                _STD + "float",
-            ):
-                items.append(str(item.value))
+            if isinstance(item, ScalarNode) and item.tag != _STD + "null":
+                items.append(str(item.value))  # as written: `yes` stays "yes", 1.0 stays "1.0"
             else:
                 self.problem(
                     item, f"{path}[{i}]", f"expected a string or number, got {_kind(item)}"
@@ -401,7 +397,7 @@ class _Checker:
     def number(self, ynode: YamlNode) -> float | None:
         if isinstance(ynode, ScalarNode) and ynode.tag in (_STD + "int", _STD + "float"):
             return float(_scalars.construct_object(ynode))
-        if isinstance(ynode, ScalarNode) and ynode.tag == _STD + "str":
+        if isinstance(ynode, ScalarNode):  # quoted, or the scalar form of a tag: `!Cores 2`
             try:
                 return float(ynode.value)
             except ValueError:
@@ -460,7 +456,7 @@ class _Checker:
 
     def cores(self, ynode: YamlNode, values: list[YamlNode], path: str) -> Resource | None:
         count = self.number(values[0]) if len(values) == 1 else None
-        if count is None or count != int(count) or count < 1:
+        if count is None or not count.is_integer() or count < 1:
             self.problem(
                 ynode, path, f"!Cores expects [N] with N a whole number >= 1, got {_show(values)}"
             )
@@ -497,7 +493,7 @@ class _Checker:
             self.problem(ynode, path, f"!License expects [NAME, N], got {_show(values)}")
             return None
         count = self.number(values[1]) if len(values) == 2 else 1.0
-        if count is None or count != int(count) or count < 1:
+        if count is None or not count.is_integer() or count < 1:
             self.problem(
                 ynode, path, f"!License expects a whole count >= 1, got {_show(values[1:])}"
             )

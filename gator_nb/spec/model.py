@@ -102,6 +102,10 @@ class Job(Node):
     command: str
     args: tuple[str, ...] = ()
 
+    @property
+    def argv(self) -> tuple[str, ...]:
+        return (self.command, *self.args)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Group(Node):
