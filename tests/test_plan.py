@@ -326,7 +326,9 @@ def _trees(draw: st.DrawFn, depth: int = 0) -> tuple[str, int]:
         return "!Job {id: ID, command: echo, args: [$GATOR_ARRAY_INDEX]}", 1
     children = draw(st.lists(_trees(depth + 1), min_size=0, max_size=3))
     ids = draw(st.lists(_ids, min_size=len(children), max_size=len(children), unique=True))
-    body = ", ".join(text.replace("ID", ident, 1) for (text, _), ident in zip(children, ids))
+    body = ", ".join(
+        text.replace("ID", ident, 1) for (text, _), ident in zip(children, ids, strict=True)
+    )
     count = sum(n for _, n in children)
     if kind == "group":
         return f"!JobGroup {{id: ID, jobs: [{body}]}}", count
