@@ -7,10 +7,19 @@ interrupted. Each command is a short pipeline of library calls.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import sys
+import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from gator_nb.errors import GatorError, SpecError
+
+if TYPE_CHECKING:
+    from gator_nb.events import Status
+    from gator_nb.run import Execution
+    from gator_nb.terminal import LiveTree
 
 __all__ = ["main"]
 
@@ -26,7 +35,81 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser("check", help="validate a spec and print its plan")
     check.add_argument("spec", metavar="SPEC")
+    run = sub.add_parser("run", help="run a spec (the default command)")
+    run.add_argument("spec", metavar="SPEC")
+    run.add_argument(
+        "--parallel",
+        "-j",
+        type=_positive_int,
+        metavar="N",
+        help="jobs (cores) at once; default: the machine's CPU count",
+    )
+    run.add_argument(
+        "--memory",
+        type=_size,
+        metavar="SIZE",
+        help="memory budget for jobs with !Memory, e.g. 16GB",
+    )
+    run.add_argument(
+        "--licenses",
+        type=_licence,
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="seats of a licence (repeatable)",
+    )
+    run.add_argument(
+        "--sample-interval",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds between resource samples (default 1)",
+    )
+    run.add_argument("--runs-dir", metavar="DIR", help="where runs are kept (./gator-runs)")
+    run.add_argument("--backend", choices=("local", "dask"), default="local")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+    loud = run.add_mutually_exclusive_group()
+    loud.add_argument("-v", "--verbose", action="store_true", help="stream job output")
+    loud.add_argument("-q", "--quiet", action="store_true", help="only the final summary")
+    runs = sub.add_parser("runs", help="list runs")
+    runs.add_argument("--runs-dir", metavar="DIR")
+    show = sub.add_parser("show", help="a run's tree, or one job's details")
+    show.add_argument("run", metavar="RUN", help="run id, id prefix, path or 'latest'")
+    show.add_argument("job", metavar="JOB", nargs="?")
+    show.add_argument("--runs-dir", metavar="DIR")
+    logs = sub.add_parser("logs", help="a job's log")
+    logs.add_argument("run", metavar="RUN")
+    logs.add_argument("job", metavar="JOB")
+    logs.add_argument("--runs-dir", metavar="DIR")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text}")
+    return value
+
+
+def _size(text: str) -> int:
+    from gator_nb.spec.load import MEMORY_UNITS
+
+    number = text.rstrip("BKMGTbkmgt")
+    unit = text[len(number) :].upper() or "MB"
+    unit = unit if unit.endswith("B") else unit + "B"
+    try:
+        return int(float(number) * MEMORY_UNITS[unit])
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(
+            f"expected a size like 512MB or 16GB, got {text}"
+        ) from None
+
+
+def _licence(text: str) -> tuple[str, int]:
+    name, _, count = text.partition("=")
+    if not name or not count.isdigit() or int(count) < 1:
+        raise argparse.ArgumentTypeError(f"expected NAME=N with N >= 1, got {text}")
+    return name, int(count)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,6 +128,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if options.command == "check":
             return _check(options.spec)
+        if options.command == "run":
+            return _run(options, args)
+        if options.command == "runs":
+            return _runs(options.runs_dir)
+        if options.command == "show":
+            return _show(options.run, options.job, options.runs_dir)
+        if options.command == "logs":
+            return _logs(options.run, options.job, options.runs_dir)
     except SpecError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -56,8 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GatorError as exc:
         print(f"gator: {exc}", file=sys.stderr)
         return 2
-    print(f"gator {options.command}: not yet implemented", file=sys.stderr)
-    return 2
+    raise AssertionError(options.command)  # every sub-command returns above
 
 
 def _check(spec_path: str) -> int:
@@ -77,4 +167,121 @@ def _check(spec_path: str) -> int:
         width = max(len(node) for node, _, _ in planned.edges)
         for node, kind, target in planned.edges:
             print(f"  {node:<{width}}  on_{kind:<4}  {target}")
+    return 0
+
+
+def _run(options: argparse.Namespace, argv: list[str]) -> int:
+    from gator_nb.run import Execution
+    from gator_nb.terminal import LineLog, LiveTree, summary_line
+
+    if options.backend != "local":
+        print("gator: the dask backend is not available yet; use --backend local", file=sys.stderr)
+        return 2
+    execution = Execution(
+        options.spec,
+        runs_dir=options.runs_dir,
+        parallel=options.parallel,
+        memory=options.memory,
+        licenses=dict(options.licenses),
+        sample_interval=options.sample_interval,
+        argv=["gator", *argv],
+    )
+    for warning in execution.plan.warnings:
+        print(warning, file=sys.stderr)
+    live = None
+    if sys.stdout.isatty() and not options.quiet:
+        live = LiveTree(execution.state, sys.stdout, title=execution.id, verbose=options.verbose)
+        execution.listeners.append(live)
+    elif not options.quiet:
+        print(f"gator: run {execution.id} in {execution.path}", flush=True)
+        execution.listeners.append(LineLog(sys.stdout, verbose=options.verbose))
+    try:
+        status = asyncio.run(_drive(execution, live))
+    except KeyboardInterrupt:
+        status = None
+    if live is not None:
+        live.draw(final=True)
+    summary = summary_line(execution.state, time.time())
+    if status is None or execution.status.value == "cancelled":
+        print(f"gator: interrupted; {summary}; run {execution.id}", file=sys.stderr)
+        return 130
+    print(f"gator: {status.value}: {summary}; run {execution.id}")
+    return 0 if status.value == "passed" else 1
+
+
+async def _drive(execution: Execution, live: LiveTree | None) -> Status:
+    main = asyncio.current_task()
+    assert main is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, main.cancel)  # stop jobs as for Ctrl-C
+    drawing = asyncio.create_task(live.run()) if live is not None else None
+    try:
+        return await execution.main()
+    finally:
+        if drawing is not None:
+            drawing.cancel()
+            await asyncio.gather(drawing, return_exceptions=True)
+
+
+def _runs(runs_dir: str | None) -> int:
+    from gator_nb.run import runs_dir_of
+    from gator_nb.state import format_duration
+    from gator_nb.store import list_runs
+
+    rows = list_runs(runs_dir_of(runs_dir))
+    if not rows:
+        print(f"no runs in {runs_dir_of(runs_dir)}")
+        return 0
+    for row in rows:
+        took = format_duration(row["end"] - row["start"]) if row.get("end") else "-"
+        print(
+            f"{row['id']}  {row['status']:<9}  {row['passed']:>5} passed  "
+            f"{row['failed']:>4} failed  {row['jobs']:>5} jobs  {took:>7}  {row['spec']}"
+        )
+    return 0
+
+
+def _show(name: str, job: str | None, runs_dir: str | None) -> int:
+    from gator_nb.run import load
+    from gator_nb.state import format_bytes, format_duration
+
+    found = load(name, runs_dir)
+    if job is None:
+        state = found.state
+        print(f"run {found.id}: {state.status.value}  ({found.path})")
+        print(found.tree())
+        return 0
+    with found._reader() as reader:
+        rows = [r for r in reader.jobs() if r["job"] == job]
+    if not rows:
+        raise GatorError(f"no job {job!r} in run {found.id}")
+    row = rows[0]
+    duration = format_duration(row["duration_s"]) if row.get("duration_s") is not None else "-"
+    print(f"{row['job']}: {row['status']}")
+    for label, value in (
+        ("exit code", row.get("exit_code")),
+        ("reason", row.get("reason")),
+        ("duration", duration),
+        ("cpu", f"{row.get('cpu_s') or 0:.2f}s"),
+        ("peak rss", format_bytes(row.get("peak_rss") or 0)),
+        ("warnings", row.get("warnings")),
+        ("errors", row.get("errors")),
+        ("first error", row.get("first_error")),
+        ("command", row.get("command")),
+        ("cwd", row.get("cwd")),
+    ):
+        if value not in (None, ""):
+            print(f"  {label:<12} {value}")
+    return 0
+
+
+def _logs(name: str, job: str, runs_dir: str | None) -> int:
+    from gator_nb.run import load
+
+    found = load(name, runs_dir)
+    with found._reader() as reader:
+        if not any(r["job"] == job for r in reader.jobs()):
+            raise GatorError(f"no job {job!r} in run {found.id}")
+        text = reader.log_text(job)
+    sys.stdout.write(text + ("\n" if text and not text.endswith("\n") else ""))
     return 0

@@ -111,6 +111,8 @@ def test_run_variables_only_at_run_time() -> None:
     assert planned(text).warnings == ()
     p = planned(text, run_id="r1", run_dir="/runs/r1")
     assert p.jobs[0].args == ("/runs/r1/jobs/a", "r1", "/runs/r1")
+    in_job_dir = planned("!Job {id: a, command: ls, cwd: $GATOR_JOB_DIR/out}", run_dir="/runs/r1")
+    assert in_job_dir.jobs[0].cwd == "/runs/r1/jobs/a/out"
 
 
 def test_unset_variables_stay_as_written_and_warn() -> None:
@@ -345,5 +347,7 @@ def test_random_valid_trees_plan_to_the_product_of_repeats(tree: tuple[str, int]
     assert len({j.path for j in p.jobs}) == expected
     assert [j.index for j in p.jobs] == list(range(expected))
     for group in p.groups.values():
-        assert all(j.path.startswith(group.path + ("" if group.kind == "array" else "."))
-                   for j in p.jobs[group.first : group.end])  # fmt: skip
+        assert all(
+            j.path.startswith(group.path + ("" if group.kind == "array" else "."))
+            for j in p.jobs[group.first : group.end]
+        )

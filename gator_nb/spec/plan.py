@@ -266,7 +266,7 @@ class _Planner:
             env[name] = overlay[name] = expand_vars(value, env, unset)
         self.warn_unset(node, "env", unset)
         cwd = outer.cwd
-        if node.cwd is not None:
+        if node.cwd is not None and not isinstance(node, Job):  # a job's own: add_job
             unset = set()
             cwd = os.path.normpath(os.path.join(outer.cwd, expand_vars(node.cwd, env, unset)))
             self.warn_unset(node, "cwd", unset)
@@ -367,7 +367,12 @@ class _Planner:
         if self.run_dir is not None:
             job_dir = os.path.join(self.run_dir, "jobs", path)
             overlay["GATOR_JOB_DIR"] = env["GATOR_JOB_DIR"] = job_dir
+        cwd = scope.cwd
         unset: set[str] = set()
+        if job.cwd is not None:  # expanded last, so $GATOR_JOB_DIR works here too
+            cwd = os.path.normpath(os.path.join(cwd, expand_vars(job.cwd, env, unset)))
+            self.warn_unset(job, "cwd", unset)
+            unset = set()
         command = expand_vars(job.command, env, unset)
         self.warn_unset(job, "command", unset)
         unset = set()
@@ -381,7 +386,7 @@ class _Planner:
                 array_index=array_index,
                 command=command,
                 args=args,
-                cwd=scope.cwd,
+                cwd=cwd,
                 env=overlay,
                 timeout_s=scope.timeout,
                 cores=scope.cores,

@@ -1,0 +1,296 @@
+"""Run a Plan: dependency gating, parallelism, cores/memory/licence budgets, cancellation.
+
+Event-driven rather than a task per waiting job, so a 10,000-job plan costs only the
+jobs that are actually running. Jobs that become ready start in spec order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from gator_nb.engine.monitor import Monitor
+from gator_nb.engine.process import Launch, run_job
+from gator_nb.events import Event, JobFinished, RunFinished, Status
+from gator_nb.spec.plan import Condition, Plan, PlannedJob
+
+__all__ = ["Backend", "Limits", "LocalBackend", "run_plan"]
+
+Sink = Callable[[Event], None]
+
+
+class Backend(Protocol):
+    """Runs one leaf job to completion, streaming its events to ``sink``."""
+
+    async def run(self, launch: Launch, sink: Sink) -> JobFinished: ...
+
+
+@dataclass(slots=True)
+class LocalBackend:
+    """Jobs as local subprocesses, sampled by one shared :class:`Monitor`."""
+
+    monitor: Monitor
+
+    async def run(self, launch: Launch, sink: Sink) -> JobFinished:
+        return await run_job(launch, sink, self.monitor)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """What may run at once: job slots (cores), a memory budget, licence seats."""
+
+    parallel: int = field(default_factory=lambda: os.cpu_count() or 1)
+    memory: int | None = None
+    licenses: Mapping[str, int] = field(default_factory=dict)
+    grace_s: float = 2.0
+
+
+class _Gate:
+    """Tracks which jobs wait on which nodes, and decides when each job may start."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.remaining: dict[str, int] = {}  # node path -> leaves not yet finished
+        self.failed: dict[str, bool] = {}  # node path -> a leaf under it failed
+        self.ancestors: list[list[str]] = []
+        for job in plan.jobs:
+            chain = [job.path]
+            up = job.group
+            while up is not None:
+                chain.append(up)
+                up = plan.groups[up].parent
+            self.ancestors.append(chain)
+        for group in plan.groups.values():
+            self.remaining[group.path] = group.end - group.first
+            self.failed[group.path] = False
+        for job in plan.jobs:
+            self.remaining[job.path] = 1
+            self.failed[job.path] = False
+        self.status: dict[str, Status] = {j.path: Status.PENDING for j in plan.jobs}
+        self.waiting: dict[int, int] = {}  # job index -> conditions not yet decided
+        self.waiters: dict[str, list[tuple[int, Condition]]] = {}
+        self.ready: list[int] = []
+        for job in plan.jobs:
+            self.waiting[job.index] = 0
+            for condition in job.conditions:
+                open_targets = [t for t in condition.targets if self.remaining[t] > 0]
+                self.waiting[job.index] += 1 if open_targets else 0
+                for target in open_targets:
+                    self.waiters.setdefault(target, []).append((job.index, condition))
+            if self.waiting[job.index] == 0:
+                heapq.heappush(self.ready, job.index)
+
+    def holds(self, condition: Condition) -> bool:
+        """Whether a decided condition lets its job run."""
+        if condition.kind == "done":
+            return True
+        results = []
+        for target in condition.targets:
+            if target in self.status:  # a single job: its own status counts
+                results.append(self.status[target])
+            else:  # a group fails when any job under it failed; skips don't count
+                results.append(Status.FAILED if self.failed[target] else Status.PASSED)
+        if condition.kind == "pass":
+            return all(r == Status.PASSED for r in results)
+        return bool(results) and all(r in (Status.FAILED, Status.CANCELLED) for r in results)
+
+    def finish(self, index: int, status: Status) -> list[tuple[int, str]]:
+        """Record a finished job; returns jobs that can now never run, with why."""
+        job = self.plan.jobs[index]
+        self.status[job.path] = status
+        bad = status in (Status.FAILED, Status.CANCELLED)
+        decided: list[tuple[int, Condition]] = []
+        for node in self.ancestors[index]:
+            self.remaining[node] -= 1
+            self.failed[node] = self.failed[node] or bad
+            if self.remaining[node] == 0:
+                decided += self.waiters.pop(node, [])
+        doomed = []
+        for waiter, condition in decided:
+            if self.status[self.plan.jobs[waiter].path] != Status.PENDING:
+                continue
+            if any(self.remaining[t] for t in condition.targets):
+                continue  # another target of the same condition is still running
+            if not self.holds(condition):
+                doomed.append((waiter, _why(condition)))
+                self.status[self.plan.jobs[waiter].path] = Status.SKIPPED
+                continue
+            self.waiting[waiter] -= 1
+            if self.waiting[waiter] == 0:
+                heapq.heappush(self.ready, waiter)
+        return doomed
+
+
+def _result(
+    task: asyncio.Task[JobFinished], job: PlannedJob, sink: Sink, clock: Callable[[], float]
+) -> JobFinished:
+    """The job's result; a bug in a backend fails that job, not the whole run."""
+    try:
+        return task.result()
+    except Exception as exc:  # noqa: BLE001 - reported as the job's failure, not lost
+        finished = JobFinished(
+            job=job.path,
+            time=clock(),
+            status=Status.FAILED,
+            reason="internal",
+            first_error=f"gator: {exc!r}",
+        )
+        sink(finished)
+        return finished
+
+
+def _why(condition: Condition) -> str:
+    wanted = {"pass": "did not pass", "fail": "did not fail"}[condition.kind]
+    return f"on_{condition.kind} {condition.name}: {wanted}"
+
+
+@dataclass(slots=True)
+class _Budget:
+    limits: Limits
+    cores: int = 0
+    memory: int = 0
+    licenses: dict[str, int] = field(default_factory=dict)
+
+    def needs(self, job: PlannedJob) -> tuple[int, int]:
+        # A request bigger than the whole budget would never start: clamp it so the
+        # job runs alone instead of waiting forever.
+        cores = min(job.cores, self.limits.parallel)
+        memory = job.memory or 0
+        if self.limits.memory is not None:
+            memory = min(memory, self.limits.memory)
+        return cores, memory
+
+    def fits(self, job: PlannedJob) -> bool:
+        cores, memory = self.needs(job)
+        if self.cores + cores > self.limits.parallel:
+            return False
+        if self.limits.memory is not None and self.memory + memory > self.limits.memory:
+            return False
+        for name, count in job.licenses:
+            limit = self.limits.licenses.get(name)
+            if limit is not None and self.licenses.get(name, 0) + min(count, limit) > limit:
+                return False
+        return True
+
+    def take(self, job: PlannedJob, sign: int = 1) -> None:
+        cores, memory = self.needs(job)
+        self.cores += sign * cores
+        self.memory += sign * memory
+        for name, count in job.licenses:
+            limit = self.limits.licenses.get(name, count)
+            self.licenses[name] = self.licenses.get(name, 0) + sign * min(count, limit)
+
+
+async def run_plan(
+    plan: Plan,
+    sink: Sink,
+    backend: Backend,
+    *,
+    limits: Limits | None = None,
+    base_env: Mapping[str, str] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Status:
+    """Run every job of ``plan``; returns the run's status (passed, failed or cancelled).
+
+    Cancelling the task stops every running job's process group, marks the jobs that
+    never started ``cancelled`` and emits ``RunFinished`` before re-raising.
+    """
+    limits = limits or Limits()
+    gate, budget = _Gate(plan), _Budget(limits)
+    env = dict(os.environ if base_env is None else base_env)
+    running: dict[asyncio.Task[JobFinished], int] = {}
+    failed = False
+    try:
+        while True:
+            _start_ready(plan, gate, budget, backend, sink, env, running, limits)
+            if not running:
+                break
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                index = running.pop(task)
+                budget.take(plan.jobs[index], -1)
+                result = _result(task, plan.jobs[index], sink, clock)
+                failed = failed or result.status == Status.FAILED
+                _skip(plan, gate, sink, gate.finish(index, result.status), clock)
+    except asyncio.CancelledError:
+        await _cancel(plan, gate, sink, running, clock)
+        sink(RunFinished(time=clock(), status=Status.CANCELLED))
+        raise
+    status = Status.FAILED if failed else Status.PASSED
+    sink(RunFinished(time=clock(), status=status))
+    return status
+
+
+def _start_ready(
+    plan: Plan,
+    gate: _Gate,
+    budget: _Budget,
+    backend: Backend,
+    sink: Sink,
+    env: dict[str, str],
+    running: dict[asyncio.Task[JobFinished], int],
+    limits: Limits,
+) -> None:
+    blocked = []
+    while gate.ready:
+        index = heapq.heappop(gate.ready)
+        job = plan.jobs[index]
+        if not budget.fits(job):
+            blocked.append(index)
+            if budget.cores >= limits.parallel:
+                break  # nothing else can fit either
+            continue
+        budget.take(job)
+        gate.status[job.path] = Status.RUNNING
+        launch = Launch(
+            job=job.path,
+            argv=job.argv,
+            env={**env, **job.env},
+            cwd=job.cwd,
+            timeout_s=job.timeout_s,
+            grace_s=limits.grace_s,
+        )
+        job_dir = job.env.get("GATOR_JOB_DIR")
+        if job_dir:
+            os.makedirs(job_dir, exist_ok=True)
+        running[asyncio.create_task(backend.run(launch, sink), name=job.path)] = index
+    for index in blocked:
+        heapq.heappush(gate.ready, index)
+
+
+def _skip(
+    plan: Plan, gate: _Gate, sink: Sink, doomed: list[tuple[int, str]], clock: Callable[[], float]
+) -> None:
+    """Mark jobs skipped, and in turn whatever waited on them."""
+    while doomed:
+        index, why = doomed.pop()
+        path = plan.jobs[index].path
+        sink(
+            JobFinished(
+                job=path, time=clock(), status=Status.SKIPPED, reason="dependency", first_error=why
+            )
+        )
+        doomed += gate.finish(index, Status.SKIPPED)
+
+
+async def _cancel(
+    plan: Plan,
+    gate: _Gate,
+    sink: Sink,
+    running: dict[asyncio.Task[JobFinished], int],
+    clock: Callable[[], float],
+) -> None:
+    for task in running:
+        task.cancel()
+    # Each job's own cleanup stops its process group and reports it cancelled.
+    await asyncio.gather(*running, return_exceptions=True)
+    for job in plan.jobs:
+        if gate.status[job.path] == Status.PENDING:
+            sink(
+                JobFinished(job=job.path, time=clock(), status=Status.CANCELLED, reason="cancelled")
+            )

@@ -1,0 +1,255 @@
+"""The run tree and its aggregates: a pure fold of events, and a text rendering of it.
+
+Every group/array aggregates its children (counts per status, warnings, errors, CPU
+seconds, peak memory, first failure). The terminal view, ``gator show`` and the notebook
+all read this one structure; ``version`` changes whenever anything in it does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gator_nb.events import Event, JobFinished, JobOutput, JobStarted, RunFinished, Status
+
+__all__ = ["NodeState", "RunState", "format_bytes", "format_duration", "render_tree"]
+
+
+@dataclass(slots=True)
+class NodeState:
+    """One job or group instance and what happened under it."""
+
+    path: str
+    kind: str  # job | group | array | copy
+    parent: str | None
+    children: list[str] = field(default_factory=list)
+    total: int = 0
+    counts: dict[Status, int] = field(default_factory=dict)
+    warnings: int = 0
+    errors: int = 0
+    cpu_s: float = 0.0
+    peak_rss: int = 0
+    start: float | None = None
+    end: float | None = None
+    first_failure: tuple[str, str] | None = None  # (job path, first error or reason)
+    status: Status = Status.PENDING  # jobs: their own; groups: derived by `outcome`
+
+    @property
+    def done(self) -> int:
+        return self.total - self.counts.get(Status.PENDING, 0) - self.counts.get(Status.RUNNING, 0)
+
+    @property
+    def outcome(self) -> Status:
+        """A group passes when none of its jobs failed; it is running until all are done."""
+        if self.kind == "job":
+            return self.status
+        if self.counts.get(Status.FAILED, 0):
+            return Status.FAILED if self.done == self.total else Status.RUNNING
+        if self.done < self.total:
+            return (
+                Status.RUNNING if self.done or self.counts.get(Status.RUNNING) else Status.PENDING
+            )
+        if self.counts.get(Status.CANCELLED, 0):
+            return Status.CANCELLED
+        return Status.PASSED
+
+
+class RunState:
+    """Fold of a run's events into its tree of :class:`NodeState`."""
+
+    def __init__(
+        self, jobs: Iterable[tuple[str, str | None]], groups: Iterable[tuple[str, str | None, str]]
+    ) -> None:
+        """Build the tree from ``(path, group)`` jobs and ``(path, parent, kind)`` groups."""
+        self.nodes: dict[str, NodeState] = {}
+        self.roots: list[str] = []
+        self.version = 0
+        self.status = Status.RUNNING
+        self.start: float | None = None
+        self.end: float | None = None
+        for path, parent, kind in groups:
+            self._add(NodeState(path=path, kind=kind, parent=parent))
+        for path, group in jobs:
+            self._add(
+                NodeState(path=path, kind="job", parent=group, total=1, counts={Status.PENDING: 1})
+            )
+            for node in self.chain(group):
+                node.total += 1
+                node.counts[Status.PENDING] = node.counts.get(Status.PENDING, 0) + 1
+
+    def _add(self, node: NodeState) -> None:
+        self.nodes[node.path] = node
+        if node.parent is None:
+            self.roots.append(node.path)
+        else:
+            self.nodes[node.parent].children.append(node.path)
+
+    def chain(self, path: str | None) -> Iterable[NodeState]:
+        """The node at ``path`` and all its ancestors."""
+        while path is not None:
+            node = self.nodes[path]
+            yield node
+            path = node.parent
+
+    @property
+    def jobs(self) -> list[NodeState]:
+        return [n for n in self.nodes.values() if n.kind == "job"]
+
+    def apply(self, event: Event) -> None:
+        """Fold one event in; O(depth of the job)."""
+        if isinstance(event, JobStarted):
+            self._move(event.job, Status.RUNNING)
+            for node in self.chain(event.job):
+                node.start = event.time if node.start is None else min(node.start, event.time)
+            self.start = event.time if self.start is None else min(self.start, event.time)
+        elif isinstance(event, JobFinished):
+            self._finish(event)
+        elif isinstance(event, JobOutput):
+            return  # counted from JobFinished; lines are the store's business
+        elif isinstance(event, RunFinished):
+            self.status, self.end = event.status, event.time
+        else:
+            return
+        self.version += 1
+
+    def _move(self, path: str, status: Status) -> None:
+        old = self.nodes[path].status
+        self.nodes[path].status = status
+        for node in self.chain(path):
+            node.counts[old] -= 1
+            node.counts[status] = node.counts.get(status, 0) + 1
+
+    def _finish(self, event: JobFinished) -> None:
+        self._move(event.job, event.status)
+        failure = None
+        if event.status == Status.FAILED:
+            failure = (event.job, event.first_error or event.reason)
+        for node in self.chain(event.job):
+            node.warnings += event.warnings
+            node.errors += event.errors
+            node.cpu_s += event.cpu_s
+            node.peak_rss = max(node.peak_rss, event.peak_rss)
+            node.end = event.time if node.end is None else max(node.end, event.time)
+            if failure and node.first_failure is None:
+                node.first_failure = failure
+
+    def finish_row(self, row: dict[str, Any]) -> None:
+        """Fold a finished job read back from the store (``gator show``)."""
+        status = Status(str(row["status"]))
+        start, end = row.get("start"), row.get("end")
+        if status == Status.PENDING:
+            return
+        if isinstance(start, float):
+            self.apply(
+                JobStarted(job=str(row["job"]), time=start, pid=0, command=(), cwd="", hostname="")
+            )
+        if status != Status.RUNNING and isinstance(end, float):
+            self.apply(
+                JobFinished(
+                    job=str(row["job"]),
+                    time=end,
+                    status=status,
+                    warnings=int(row.get("warnings") or 0),
+                    errors=int(row.get("errors") or 0),
+                    cpu_s=float(row.get("cpu_s") or 0.0),
+                    peak_rss=int(row.get("peak_rss") or 0),
+                    first_error=str(row.get("first_error") or ""),
+                    reason=str(row.get("reason") or ""),
+                )
+            )
+
+
+def format_bytes(size: float) -> str:
+    """1536 -> '1.5 KiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def format_duration(seconds: float) -> str:
+    """75.3 -> '1m15s'; 4.25 -> '4.2s'."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+_MARK = {
+    Status.PENDING: ".",
+    Status.RUNNING: "~",
+    Status.PASSED: "+",
+    Status.FAILED: "x",
+    Status.SKIPPED: "-",
+    Status.CANCELLED: "!",
+}
+
+
+def render_tree(
+    state: RunState,
+    now: float,
+    *,
+    jobs: bool = True,
+    max_depth: int | None = None,
+    roots: Sequence[str] | None = None,
+) -> list[str]:
+    """The tree as text lines: one per group (array copies folded) and, with ``jobs``, job.
+
+    Failed rows come first among siblings so they are never lost below the fold.
+    """
+    lines: list[str] = []
+    order = {Status.FAILED: 0, Status.RUNNING: 1}
+
+    def visit(path: str, depth: int) -> None:
+        node = state.nodes[path]
+        lines.append("  " * depth + _row(node, now))
+        if max_depth is not None and depth >= max_depth:
+            return
+        kids = [state.nodes[c] for c in node.children]
+        if node.kind == "array":  # show the jobs of the copies, not the copies themselves
+            kids = [state.nodes[g] for k in kids for g in k.children]
+        if not jobs:
+            kids = [k for k in kids if k.kind != "job"]
+        kids.sort(key=lambda k: order.get(k.outcome, 2))
+        for kid in kids:
+            visit(kid.path, depth + 1)
+
+    for root in roots or state.roots:
+        visit(root, 0)
+    return lines
+
+
+def _row(node: NodeState, now: float) -> str:
+    name = node.path.rsplit(".", 1)[-1] if node.parent else node.path
+    if node.parent and node.parent.endswith("]"):  # a job in an array copy: show its copy
+        name = node.parent.rsplit(".", 1)[-1] + "." + name
+    status = node.outcome
+    parts = [f"{_MARK[status]} {name}"]
+    if node.kind != "job":
+        counts = ", ".join(
+            f"{node.counts[s]} {s.value}"
+            for s in (
+                Status.FAILED,
+                Status.RUNNING,
+                Status.PASSED,
+                Status.SKIPPED,
+                Status.CANCELLED,
+            )
+            if node.counts.get(s)
+        )
+        parts.append(f"{node.done}/{node.total}" + (f" ({counts})" if counts else ""))
+    else:
+        parts.append(status.value)
+    if node.start is not None:
+        parts.append(format_duration((node.end if node.end and status.done else now) - node.start))
+    if node.peak_rss:
+        parts.append(f"peak {format_bytes(node.peak_rss)}")
+    if node.warnings or node.errors:
+        parts.append(f"{node.warnings}W {node.errors}E")
+    if node.kind == "job" and status == Status.FAILED and node.first_failure:
+        parts.append(f"- {node.first_failure[1][:100]}")
+    return "  ".join(parts)
