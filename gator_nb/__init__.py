@@ -10,7 +10,17 @@ from typing import Any
 from gator_nb.errors import GatorError, Problem, SpecError
 from gator_nb.spec import load_spec
 
-__all__ = ["GatorError", "Problem", "SpecError", "load_ipython_extension", "load_spec"]
+__all__ = [
+    "GatorError",
+    "Problem",
+    "Run",
+    "SpecError",
+    "load",
+    "load_ipython_extension",
+    "load_spec",
+    "run",
+    "runs",
+]
 __version__ = "0.1.0"
 
 
@@ -22,9 +32,9 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    # run.py pulls in the engine; import it only when the API is used.
-    if name in ("Run", "run", "load", "runs", "rerun", "compare"):
-        from gator_nb import run as _run_module
+    # runner.py pulls in the engine and the store; import it only when the API is used.
+    if name in ("Run", "run", "load", "runs"):
+        from gator_nb import runner
 
-        return getattr(_run_module, name)
+        return getattr(runner, name)
     raise AttributeError(f"module 'gator_nb' has no attribute {name!r}")

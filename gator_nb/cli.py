@@ -18,7 +18,7 @@ from gator_nb.errors import GatorError, SpecError
 
 if TYPE_CHECKING:
     from gator_nb.events import Status
-    from gator_nb.run import Execution
+    from gator_nb.runner import Execution
     from gator_nb.terminal import LiveTree
 
 __all__ = ["main"]
@@ -171,7 +171,7 @@ def _check(spec_path: str) -> int:
 
 
 def _run(options: argparse.Namespace, argv: list[str]) -> int:
-    from gator_nb.run import Execution
+    from gator_nb.runner import Execution
     from gator_nb.terminal import LineLog, LiveTree, summary_line
 
     if options.backend != "local":
@@ -197,7 +197,7 @@ def _run(options: argparse.Namespace, argv: list[str]) -> int:
         execution.listeners.append(LineLog(sys.stdout, verbose=options.verbose))
     try:
         status = asyncio.run(_drive(execution, live))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         status = None
     if live is not None:
         live.draw(final=True)
@@ -213,7 +213,10 @@ async def _drive(execution: Execution, live: LiveTree | None) -> Status:
     main = asyncio.current_task()
     assert main is not None
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, main.cancel)  # stop jobs as for Ctrl-C
+    # Handle both ourselves: asyncio.run skips SIGINT when the shell started us with it
+    # ignored (a background job), and SIGTERM should stop the jobs just as Ctrl-C does.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, main.cancel)
     drawing = asyncio.create_task(live.run()) if live is not None else None
     try:
         return await execution.main()
@@ -224,7 +227,7 @@ async def _drive(execution: Execution, live: LiveTree | None) -> Status:
 
 
 def _runs(runs_dir: str | None) -> int:
-    from gator_nb.run import runs_dir_of
+    from gator_nb.runner import runs_dir_of
     from gator_nb.state import format_duration
     from gator_nb.store import list_runs
 
@@ -242,7 +245,7 @@ def _runs(runs_dir: str | None) -> int:
 
 
 def _show(name: str, job: str | None, runs_dir: str | None) -> int:
-    from gator_nb.run import load
+    from gator_nb.runner import load
     from gator_nb.state import format_bytes, format_duration
 
     found = load(name, runs_dir)
@@ -276,7 +279,7 @@ def _show(name: str, job: str | None, runs_dir: str | None) -> int:
 
 
 def _logs(name: str, job: str, runs_dir: str | None) -> int:
-    from gator_nb.run import load
+    from gator_nb.runner import load
 
     found = load(name, runs_dir)
     with found._reader() as reader:
