@@ -61,15 +61,15 @@ class Execution:
         argv: Sequence[str] = (),
         parent: str | None = None,
     ) -> None:
-        self.spec = spec if isinstance(spec, Spec) else load_spec(Path(spec))
+        self.spec = spec if isinstance(spec, Spec) else load_spec(Path(spec), dependencies=False)
         self.start = time.time()
         self.id = _new_run_id(self.start)
         self.path = runs_dir_of(runs_dir) / self.id
-        try:
+        self.plan = plan(self.spec, run_id=self.id, run_dir=str(self.path))
+        try:  # only once the plan is good: a bad spec leaves nothing behind
             self.path.mkdir(parents=True)
         except OSError as exc:
             raise LaunchError(f"cannot create the run directory {self.path}: {exc}") from None
-        self.plan = plan(self.spec, run_id=self.id, run_dir=str(self.path))
         self.limits = Limits(
             parallel=parallel or os.cpu_count() or 1,
             memory=memory,

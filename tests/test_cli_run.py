@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -158,15 +159,15 @@ def test_sigkill_of_the_cli_leaves_a_readable_store(runs: Path, write_spec) -> N
     spec = write_spec(SLEEPY.format(py=PY))
     with _start(spec, runs) as proc:
         _wait_for(proc, "start  s[1].j")
-        children = psutil.Process(proc.pid).children(recursive=True)
         run_dir = next(runs.iterdir())
         deadline = time.monotonic() + 20
         while "up" not in gn.load(run_dir).log("s[0].j") and time.monotonic() < deadline:
             time.sleep(0.05)  # another process's store: nothing to await but its commits
+        jobs = psutil.Process(proc.pid).children()
         proc.kill()
         proc.wait(timeout=10)
-    for child in children:  # the jobs were in their own sessions; tidy up after the test
-        child.kill()
+    for job in jobs:  # each job leads its own process group: tidy up after the test
+        os.killpg(job.pid, signal.SIGKILL)
     run = gn.load(run_dir)
     assert run.status == "running"  # it never got to say otherwise
     assert run.log("s[0].j") == "up"

@@ -257,10 +257,20 @@ def _start_ready(
         )
         job_dir = job.env.get("GATOR_JOB_DIR")
         if job_dir:
-            os.makedirs(job_dir, exist_ok=True)
+            _make_job_dir(job_dir)
         running[asyncio.create_task(backend.run(launch, sink), name=job.path)] = index
     for index in blocked:
         heapq.heappush(gate.ready, index)
+
+
+def _make_job_dir(path: str) -> None:
+    # os.mkdir, not makedirs: jobs/ exists after the first, and this runs once per job.
+    try:
+        os.mkdir(path)
+    except FileNotFoundError:
+        os.makedirs(path, exist_ok=True)
+    except FileExistsError:
+        pass
 
 
 def _skip(

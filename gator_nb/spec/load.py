@@ -65,8 +65,13 @@ def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def load_spec(path: str | Path | None = None, *, text: str | None = None) -> Spec:
+def load_spec(
+    path: str | Path | None = None, *, text: str | None = None, dependencies: bool = True
+) -> Spec:
     """Load and validate a spec from a file or from ``text``.
+
+    ``dependencies=False`` leaves dependency and cycle checks to :func:`plan`, for
+    callers that plan straight away (it would otherwise be planned twice).
 
     Raises:
         SpecError: listing every problem found, each with file, line and column.
@@ -88,7 +93,7 @@ def load_spec(path: str | Path | None = None, *, text: str | None = None) -> Spe
     checker = _Checker(file)
     root = checker.document(text)
     problems = checker.problems
-    if root is not None:  # dependencies and cycles too, so every problem is listed at once
+    if root is not None and (dependencies or problems):  # so every problem is listed at once
         problems += _dependency_problems(Spec(root=root, file=file, text=text, directory=directory))
     if problems or root is None:
         raise SpecError(sorted(problems, key=lambda p: (p.line, p.col)))

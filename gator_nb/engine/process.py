@@ -1,0 +1,535 @@
+"""Run one leaf job: spawn its process group, stream its output, stop it, judge it.
+
+Owns launching (no shell), chunked pipe reading, reaping with rusage, the timeout and
+the SIGTERM -> grace -> SIGKILL escalation, and the job's outcome. Linux only (pidfd).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from functools import cache
+from typing import IO, TYPE_CHECKING
+
+import psutil
+
+from gator_nb.engine.lines import Splitter
+from gator_nb.events import (
+    JobFinished,
+    JobOutput,
+    JobStarted,
+    LineBlock,
+    Message,
+    Severity,
+    Status,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    from gator_nb.engine.monitor import Monitor, TreeStats
+    from gator_nb.events import Event
+
+__all__ = ["Launch", "run_job"]
+
+_CHUNK = 65536
+_BATCH_S = 0.1  # emit JobOutput at most this often...
+_BATCH_BYTES = 1 << 20  # ...unless this much output is pending
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Launch:
+    """What to run for one leaf job."""
+
+    job: str  # the job's path, e.g. "top.counting[2].echo_count"
+    argv: tuple[str, ...]  # program and arguments, already expanded; run without a shell
+    env: Mapping[str, str]  # the complete environment of the child
+    cwd: str
+    timeout_s: float | None = None
+    grace_s: float = 2.0  # SIGTERM -> grace -> SIGKILL
+
+
+async def run_job(
+    launch: Launch,
+    sink: Callable[[Event], None],
+    monitor: Monitor,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> JobFinished:
+    """Run ``launch`` to completion, emitting its events to ``sink``; return its end.
+
+    A job that fails, or cannot even start, is data (``JobFinished``), not an
+    exception. Cancellation stops the process group, emits a CANCELLED
+    ``JobFinished`` and re-raises.
+    """
+    job = _Job(launch, sink, monitor, clock)
+    try:
+        proc = _spawn(launch)
+    except (OSError, ValueError) as exc:
+        return job.launch_failed(_launch_problem(launch, exc))
+    cancelled = False
+    try:
+        job.started(proc)
+        await job.supervise()
+    except asyncio.CancelledError:
+        cancelled = True
+        raise
+    finally:
+        try:
+            await job.cleanup(cancelled=cancelled)
+        finally:
+            finished = job.finish(cancelled=cancelled)
+    return finished
+
+
+def _spawn(launch: Launch) -> subprocess.Popen[bytes]:
+    if not launch.argv:
+        raise ValueError("empty command")
+    # Popen takes the vfork fast path (no preexec_fn); start_new_session makes
+    # the job a process group we can signal as a whole.
+    return subprocess.Popen(
+        launch.argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=launch.cwd,
+        env=launch.env,
+        start_new_session=True,
+        bufsize=0,
+        close_fds=True,
+    )
+
+
+def _launch_problem(launch: Launch, exc: OSError | ValueError) -> str:
+    """Say in one line why ``launch`` could not start."""
+    cwd, prog = launch.cwd, launch.argv[0] if launch.argv else ""
+    if isinstance(exc, ValueError):
+        return f"gator: cannot start {list(launch.argv)!r}: {exc}"
+    if not os.path.isdir(cwd):
+        what = "is not a directory" if os.path.exists(cwd) else "does not exist"
+        return f"gator: working directory {what}: {cwd!r}"
+    if exc.filename == cwd:
+        return f"gator: cannot enter working directory {cwd!r}: {exc.strerror}"
+    if isinstance(exc, PermissionError):
+        return f"gator: command is not executable: {prog!r} ({exc.strerror})"
+    if isinstance(exc, FileNotFoundError):
+        if os.sep in prog:
+            where = os.path.join(cwd, prog)
+            if os.path.exists(where):  # the file is there: its #! interpreter is not
+                return f"gator: cannot run {prog!r}: its interpreter was not found"
+            return f"gator: command not found: {prog!r} (no such file: {where!r})"
+        path = launch.env.get("PATH", os.defpath)
+        if shutil.which(prog, path=path) is not None:
+            return f"gator: cannot run {prog!r}: its interpreter was not found"
+        return f"gator: command not found: {prog!r} (searched PATH={path})"
+    return f"gator: cannot start {prog!r}: {exc.strerror or exc}"
+
+
+@cache
+def _hostname() -> str:
+    return socket.gethostname()
+
+
+class _Output:
+    """Batches a job's line blocks into ``JobOutput`` events and counts messages."""
+
+    def __init__(self, job: str, sink: Callable[[Event], None], clock: Callable[[], float]) -> None:
+        self._job, self._sink, self._clock = job, sink, clock
+        self._pending: list[LineBlock] = []
+        self._pending_bytes = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self.lines = 0  # one counter over stdout, stderr and gator's notes
+        self.warnings = 0
+        self.errors = 0
+        self.first_error = ""
+
+    def feed(self, splitter: Splitter, chunk: bytes) -> None:
+        self.add(splitter.feed(chunk, self._clock(), self.lines))
+
+    def end(self, splitter: Splitter) -> None:
+        self.add(splitter.flush(self._clock(), self.lines))
+
+    def note(self, severity: Severity, text: str) -> None:
+        """Add one of gator's own lines (stream "gator") to the job's log."""
+        message = Message(line_no=self.lines, severity=severity, text=text)
+        data = (text + "\n").encode()
+        block = LineBlock(
+            stream="gator",
+            time=self._clock(),
+            first_line=self.lines,
+            count=1,
+            data=data,
+            messages=(message,),
+        )
+        self.add(block)
+
+    def add(self, block: LineBlock | None) -> None:
+        if block is None:
+            return
+        self.lines += block.count
+        for message in block.messages:
+            if message.severity >= Severity.ERROR:
+                self.errors += 1
+                self.first_error = self.first_error or message.text
+            elif message.severity == Severity.WARNING:
+                self.warnings += 1
+        self._pending.append(block)
+        self._pending_bytes += len(block.data)
+        if self._pending_bytes > _BATCH_BYTES:
+            self.flush()
+        elif self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(_BATCH_S, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:
+            self._sink(JobOutput(job=self._job, blocks=tuple(self._pending)))
+            self._pending, self._pending_bytes = [], 0
+
+
+@dataclass(slots=True)
+class _Reader:
+    file: IO[bytes]
+    splitter: Splitter
+
+
+class _Job:
+    """One job's process, pipes and outcome, driven by loop callbacks."""
+
+    def __init__(
+        self,
+        launch: Launch,
+        sink: Callable[[Event], None],
+        monitor: Monitor,
+        clock: Callable[[], float],
+    ) -> None:
+        self._launch, self._sink, self._monitor, self._clock = launch, sink, monitor, clock
+        self._loop = asyncio.get_running_loop()
+        self._out = _Output(launch.job, sink, clock)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._pid = 0
+        self._pidfd = -1
+        self._readers: list[_Reader] = []
+        self._exited: asyncio.Future[None] = self._loop.create_future()
+        self._drained: asyncio.Future[None] = self._loop.create_future()
+        self._code: int | None = None  # Popen-style: -N for death by signal N
+        self._rusage: resource.struct_rusage | None = None
+        self._stats: TreeStats | None = None
+        self._timed_out = False
+        self._stopped = False  # _stop ran: cleanup must not start another
+        self._launch_error = False
+
+    # -- start -------------------------------------------------------------
+
+    def started(self, proc: subprocess.Popen[bytes]) -> None:
+        self._proc, self._pid = proc, proc.pid
+        self._emit_started()
+        self._monitor.add(self._launch.job, proc.pid)
+        self._pidfd = os.pidfd_open(proc.pid)
+        self._loop.add_reader(self._pidfd, self._on_exit)
+        assert proc.stdout is not None and proc.stderr is not None
+        for stream, file, default in (
+            ("stdout", proc.stdout, Severity.INFO),
+            ("stderr", proc.stderr, Severity.WARNING),
+        ):
+            reader = _Reader(file, Splitter(stream, default))
+            os.set_blocking(file.fileno(), False)
+            self._loop.add_reader(file.fileno(), self._on_readable, reader)
+            self._readers.append(reader)
+
+    def launch_failed(self, problem: str) -> JobFinished:
+        self._launch_error = True
+        self._emit_started()
+        self._out.note(Severity.ERROR, problem)
+        self._exited.set_result(None)
+        self._drained.set_result(None)
+        return self.finish(cancelled=False)
+
+    def _emit_started(self) -> None:
+        launch = self._launch
+        self._sink(
+            JobStarted(
+                job=launch.job,
+                time=self._clock(),
+                pid=self._pid,
+                command=launch.argv,
+                cwd=launch.cwd,
+                hostname=_hostname(),
+            )
+        )
+
+    # -- loop callbacks ----------------------------------------------------
+
+    def _on_readable(self, reader: _Reader) -> None:
+        try:
+            chunk = os.read(reader.file.fileno(), _CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO and friends: nothing more will come
+            chunk = b""
+        if chunk:
+            self._out.feed(reader.splitter, chunk)
+        else:
+            self._close_reader(reader)
+
+    def _close_reader(self, reader: _Reader) -> None:
+        self._loop.remove_reader(reader.file.fileno())
+        reader.file.close()
+        self._out.end(reader.splitter)
+        self._readers.remove(reader)
+        if not self._readers and not self._drained.done():
+            self._drained.set_result(None)
+
+    def _on_exit(self) -> None:
+        try:
+            pid, status, rusage = os.wait4(self._pid, os.WNOHANG)
+        except ChildProcessError:  # reaped behind our back (a waitpid(-1) elsewhere)
+            self._reaped(None, None)
+            return
+        if pid:
+            self._reaped(status, rusage)
+
+    def _reaped(self, status: int | None, rusage: resource.struct_rusage | None) -> None:
+        if self._pidfd >= 0:
+            self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = -1
+        self._code = None if status is None else os.waitstatus_to_exitcode(status)
+        self._rusage = rusage
+        # Stop sampling now: with the leader gone its pid may be reused, and the
+        # tree walk from it cannot reach the orphans anyway.
+        self._stats = self._monitor.remove(self._launch.job)
+        # Tell Popen the child is gone, so it never waits on (or warns about) it.
+        assert self._proc is not None
+        self._proc.returncode = -1 if self._code is None else self._code
+        self._exited.set_result(None)
+
+    # -- supervise and stop ------------------------------------------------
+
+    async def supervise(self) -> None:
+        """Wait for the job to exit (or time out), then for its output to end."""
+        timeout_s, grace_s = self._launch.timeout_s, self._launch.grace_s
+        if timeout_s is None:
+            # Never await the bare future: cancelling us would cancel it too.
+            await asyncio.wait((self._exited,))
+        elif not await self._settled(timeout_s, (self._exited,)):
+            self._timed_out = True
+            note = f"gator: timed out after {timeout_s:g} s, sent SIGTERM to the process group"
+            await self._stop(Severity.ERROR, note)
+            return
+        if not await self._settled(grace_s):
+            note = (
+                f"gator: the job exited but its output was still held open {grace_s:g} s"
+                " later, sent SIGTERM to the process group"
+            )
+            await self._stop(Severity.WARNING, note)
+
+    async def cleanup(self, *, cancelled: bool) -> None:
+        """Stop whatever still runs, then always reap and release the pipes."""
+        try:
+            if not self._stopped and not await self._settled(0):
+                why = "cancelled" if cancelled else "stopping after an internal error"
+                note = f"gator: {why}, sent SIGTERM to the process group"
+                await self._stop(Severity.WARNING, note)
+            if self._exited.done():
+                await self._stop_leftovers()
+        finally:
+            self._force_reap()
+            for reader in list(self._readers):
+                self._close_reader(reader)
+
+    async def _stop(self, severity: Severity, note: str) -> None:
+        grace_s = self._launch.grace_s
+        self._stopped = True
+        self._out.note(severity, note)
+        if self._killpg(signal.SIGTERM):
+            if await self._settled(grace_s):
+                return
+            if self._killpg(signal.SIGKILL):
+                self._out.note(
+                    Severity.WARNING,
+                    f"gator: the process group was still running {grace_s:g} s"
+                    " after SIGTERM, sent SIGKILL",
+                )
+        # SIGKILL cannot be ignored; a leader stuck in the kernel is left to
+        # cleanup's blocking reap.
+        await self._settled(grace_s, (self._exited,))
+        if self._exited.done() and not await self._settled(grace_s):
+            self._out.note(
+                Severity.WARNING,
+                "gator: a process outside the job's process group still holds its"
+                " output open; stopped reading",
+            )
+            for reader in list(self._readers):
+                self._close_reader(reader)
+
+    async def _stop_leftovers(self) -> None:
+        """Stop processes left in the job's group that do not hold its output."""
+        if not self._killpg(0):
+            return  # the usual case: the group is empty
+        # Orphaned zombies keep the group alive until init reaps them, and a
+        # process closes its files a moment before it becomes one: give what is
+        # running the same grace as output holders before stopping it.
+        live = await asyncio.to_thread(_running_members, self._pid)
+        grace_s = self._launch.grace_s
+        if not live or await _wait_gone(live, grace_s):
+            return
+        self._out.note(
+            Severity.WARNING,
+            f"gator: {len(live)} process(es) still running in the job's process group"
+            f" {grace_s:g} s after it exited (pid {', '.join(map(str, live))}),"
+            " sent SIGTERM",
+        )
+        self._killpg(signal.SIGTERM)
+        if not await _wait_gone(live, grace_s) and self._killpg(signal.SIGKILL):
+            self._out.note(
+                Severity.WARNING,
+                f"gator: left-over processes still running {grace_s:g} s after SIGTERM,"
+                " sent SIGKILL",
+            )
+
+    async def _settled(
+        self, timeout_s: float, futures: tuple[asyncio.Future[None], ...] = ()
+    ) -> bool:
+        """Wait up to ``timeout_s`` for ``futures`` (default: exit and end of output)."""
+        waits = [f for f in (futures or (self._exited, self._drained)) if not f.done()]
+        if not waits:
+            return True
+        if timeout_s <= 0:
+            return False
+        _, pending = await asyncio.wait(waits, timeout=timeout_s)
+        return not pending
+
+    def _killpg(self, sig: int) -> bool:
+        """Signal the job's process group; False when nobody in it could be signalled.
+
+        The group id is the leader's pid, which the kernel does not reuse while
+        any process of the group is alive, even after the leader is reaped.
+        """
+        try:
+            os.killpg(self._pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+    def _force_reap(self) -> None:
+        """Last resort when the async stop was interrupted: kill and block on wait4."""
+        if self._exited.done():
+            return
+        self._killpg(signal.SIGKILL)
+        try:
+            _, status, rusage = os.wait4(self._pid, 0)
+        except ChildProcessError:
+            self._reaped(None, None)
+        else:
+            self._reaped(status, rusage)
+
+    # -- outcome -----------------------------------------------------------
+
+    def finish(self, *, cancelled: bool) -> JobFinished:
+        self._out.flush()
+        status, reason = self._outcome(cancelled=cancelled)
+        code, ru, stats = self._code, self._rusage, self._stats
+        finished = JobFinished(
+            job=self._launch.job,
+            time=self._clock(),
+            status=status,
+            exit_code=code if code is not None and code >= 0 else None,
+            signal=-code if code is not None and code < 0 else None,
+            timed_out=self._timed_out,
+            reason=reason,
+            cpu_s=ru.ru_utime + ru.ru_stime if ru else 0.0,
+            peak_rss=max(_kernel_peak(ru), stats.peak_rss if stats else 0),
+            warnings=self._out.warnings,
+            errors=self._out.errors,
+            first_error=self._out.first_error,
+            lines=self._out.lines,
+        )
+        self._sink(finished)
+        return finished
+
+    def _outcome(self, *, cancelled: bool) -> tuple[Status, str]:
+        code = self._code
+        if cancelled:
+            return Status.CANCELLED, "cancelled"
+        if self._launch_error:
+            return Status.FAILED, "launch"
+        if self._timed_out:
+            return Status.FAILED, "timeout"
+        if code is None:
+            return Status.FAILED, "lost"  # reaped elsewhere: the exit status is unknown
+        if code < 0:
+            return Status.FAILED, "signal"
+        if code > 0:
+            return Status.FAILED, "exit-code"
+        if self._out.errors:
+            return Status.FAILED, "error-in-log"
+        return Status.PASSED, ""
+
+
+def _kernel_peak(ru: resource.struct_rusage | None) -> int:
+    """The kernel's high-water mark of the job's processes, when it can be trusted.
+
+    ru_maxrss (KiB) also covers the forked child *before* exec, which is a copy of
+    this engine; a value no larger than the engine's own peak may be just that, so
+    then only the sampled tree (the monitor) speaks for the job.
+    """
+    if ru is None:
+        return 0
+    peak = ru.ru_maxrss * 1024
+    return peak if peak > _own_peak() else 0
+
+
+def _own_peak() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _running_members(pgid: int) -> list[int]:
+    """Pids in process group ``pgid`` that are not zombies (blocking: reads /proc)."""
+    members = []
+    for pid in psutil.pids():
+        try:
+            if os.getpgid(pid) == pgid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                members.append(pid)
+        except (ProcessLookupError, psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return members
+
+
+async def _wait_gone(pids: Iterable[int], timeout_s: float) -> bool:
+    """Wait until every pid has exited (pidfds work for non-children too)."""
+    loop = asyncio.get_running_loop()
+    fds, waits = [], []
+    try:
+        for pid in pids:
+            try:
+                fd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                continue
+            fds.append(fd)
+            gone: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(fd, _resolve, gone)
+            waits.append(gone)
+        if not waits:
+            return True
+        _, pending = await asyncio.wait(waits, timeout=timeout_s)
+        return not pending
+    finally:
+        for fd in fds:
+            loop.remove_reader(fd)
+            os.close(fd)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
