@@ -174,9 +174,6 @@ def _run(options: argparse.Namespace, argv: list[str]) -> int:
     from gator_nb.runner import Execution
     from gator_nb.terminal import LineLog, LiveTree, summary_line
 
-    if options.backend != "local":
-        print("gator: the dask backend is not available yet; use --backend local", file=sys.stderr)
-        return 2
     execution = Execution(
         options.spec,
         runs_dir=options.runs_dir,
@@ -184,6 +181,8 @@ def _run(options: argparse.Namespace, argv: list[str]) -> int:
         memory=options.memory,
         licenses=dict(options.licenses),
         sample_interval=options.sample_interval,
+        backend=options.backend,
+        scheduler=options.scheduler,
         argv=["gator", *argv],
     )
     for warning in execution.plan.warnings:

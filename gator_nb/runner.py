@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import os
 import secrets
 import shlex
@@ -16,12 +17,13 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from gator_nb.engine.backends import open_backend
 from gator_nb.engine.monitor import Monitor
-from gator_nb.engine.schedule import Limits, LocalBackend, run_plan
+from gator_nb.engine.schedule import Limits, run_plan
 from gator_nb.errors import LaunchError, StoreError
 from gator_nb.events import Event, Status
 from gator_nb.spec import Spec, load_spec, plan
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["Execution", "Run", "find_run", "load", "run", "runs", "runs_dir_of"]
 
 Listener = Callable[[Event], None]
+T = TypeVar("T")
 
 
 def runs_dir_of(runs_dir: str | os.PathLike[str] | None) -> Path:
@@ -60,6 +63,8 @@ class Execution:
         grace_s: float = 2.0,
         argv: Sequence[str] = (),
         parent: str | None = None,
+        backend: str = "local",
+        scheduler: Any = None,
     ) -> None:
         self.spec = spec if isinstance(spec, Spec) else load_spec(Path(spec), dependencies=False)
         self.start = time.time()
@@ -77,6 +82,7 @@ class Execution:
             grace_s=grace_s,
         )
         self.sample_interval = sample_interval
+        self.backend, self.scheduler = backend, scheduler
         self.state = RunState(
             ((j.path, j.group) for j in self.plan.jobs),
             ((g.path, g.parent, g.kind) for g in self.plan.groups.values()),
@@ -138,9 +144,10 @@ class Execution:
         monitor = Monitor(self.sink, interval_s=self.sample_interval)
         sampling = asyncio.create_task(monitor.run(), name="gator-monitor")
         try:
-            self.status = await run_plan(
-                self.plan, self.sink, LocalBackend(monitor), limits=self.limits
-            )
+            async with open_backend(
+                self.backend, monitor=monitor, limits=self.limits, scheduler=self.scheduler
+            ) as backend:
+                self.status = await run_plan(self.plan, self.sink, backend, limits=self.limits)
         except asyncio.CancelledError:
             self.status = Status.CANCELLED
             raise
@@ -254,6 +261,23 @@ class Run:
                 return
             self._done.wait()
 
+    def on_loop(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T] | None:
+        """Run ``coroutine`` on the engine's loop (views refresh from there); None if done."""
+        if self._loop is None or self._done.is_set():
+            coroutine.close()
+            return None
+        try:
+            return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        except RuntimeError:  # the loop closed between the check and the call
+            coroutine.close()
+            return None
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """The live view while running, a summary once finished (gator_nb.notebook)."""
+        from gator_nb.notebook.view import mimebundle
+
+        return mimebundle(self, include=include, exclude=exclude)
+
     def _reader(self) -> StoreReader:
         return StoreReader(self.path)
 
@@ -318,11 +342,10 @@ def run(
     Raises:
         SpecError: the spec has problems; nothing was run.
     """
-    if backend != "local":
-        raise LaunchError(f"backend {backend!r} is not available yet; use backend='local'")
-    del scheduler  # only the dask backend uses it
     execution = Execution(
         spec,
+        backend=backend,
+        scheduler=scheduler,
         runs_dir=runs_dir,
         parallel=parallel,
         memory=memory,
