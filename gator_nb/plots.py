@@ -6,7 +6,7 @@ Figure, and never calls ``plt.show()`` or changes global style.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from matplotlib.figure import Figure
 
@@ -14,7 +14,21 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-__all__ = ["job_resources"]
+__all__ = ["RunPlots", "job_resources"]
+
+
+class _HasFrames(Protocol):
+    @property
+    def jobs(self) -> pd.DataFrame: ...
+    @property
+    def resources(self) -> pd.DataFrame: ...
+
+
+class RunPlots:
+    """``run.plot``: each method returns a Figure and takes an optional ``ax``."""
+
+    def __init__(self, run: _HasFrames) -> None:
+        self._run = run
 
 
 def job_resources(samples: pd.DataFrame, *, ax: Axes | None = None) -> Figure:

@@ -31,7 +31,9 @@ from gator_nb.state import RunState, render_tree
 from gator_nb.store import GroupRow, JobRow, RunInfo, StoreReader, StoreWriter, list_runs
 
 if TYPE_CHECKING:
-    import pandas as pd  # noqa: TID251 - types only; frames.py does the importing
+    import pandas as pd
+
+    from gator_nb.plots import RunPlots  # noqa: TID251 - types only; frames.py does the importing
 
 __all__ = ["Execution", "Run", "find_run", "load", "run", "runs", "runs_dir_of"]
 
@@ -306,6 +308,13 @@ class Run:
 
         with self._reader() as reader:
             return frames.resources(reader.samples())
+
+    @property
+    def plot(self) -> RunPlots:
+        """Figures of this run: ``run.plot.resources()``, ``.timeline()``, ``.summary()``..."""
+        from gator_nb.plots import RunPlots
+
+        return RunPlots(self)
 
     def failures(self) -> pd.DataFrame:
         """Failed jobs with their first error."""
