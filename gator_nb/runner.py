@@ -31,9 +31,9 @@ from gator_nb.state import RunState, render_tree
 from gator_nb.store import GroupRow, JobRow, RunInfo, StoreReader, StoreWriter, list_runs
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import pandas as pd  # noqa: TID251 - types only; frames.py does the importing
 
-    from gator_nb.plots import RunPlots  # noqa: TID251 - types only; frames.py does the importing
+    from gator_nb.plots import RunPlots
 
 __all__ = ["Execution", "Run", "find_run", "load", "run", "runs", "runs_dir_of"]
 
