@@ -190,11 +190,11 @@ def _connect_rw(path: Path) -> sqlite3.Connection:
 class StoreWriter:
     """Appends a run's events to its store from one background thread."""
 
-    def __init__(self, run_dir: Path, *, flush_s: float = 0.25, max_batch: int = 500) -> None:
+    def __init__(self, run_dir: Path, *, flush_s: float = 0.25) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / DB_NAME
         self._flush_s = flush_s
-        self._max_batch = max_batch
+        self._wake = threading.Event()  # set by flush() and close(), never by put()
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._db: sqlite3.Connection | None = None
@@ -283,6 +283,7 @@ class StoreWriter:
             return self._error is None
         marker = _Flush()
         self._queue.put(marker)
+        self._wake.set()
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         # Poll liveness so a writer that died cannot leave the caller waiting.
         while not marker.done.wait(0.05):
@@ -305,6 +306,7 @@ class StoreWriter:
         atexit.unregister(self.close)
         if self._thread is not None:
             self._queue.put(_STOP)
+            self._wake.set()
             self._thread.join()
         if self._error is not None:
             raise StoreError(f"{self.path}: writing failed: {self._error}")
@@ -331,14 +333,15 @@ class StoreWriter:
             self._db.close()
 
     def _next_batch(self) -> list[object]:
+        # Wait for the first event, then let a batch build up for flush_s without being
+        # woken by every put(): a wake-up per event costs the engine thread the GIL.
         batch = [self._queue.get()]
-        deadline = time.monotonic() + self._flush_s
-        while len(batch) < self._max_batch and batch[-1] is not _STOP:
-            wait_s = deadline - time.monotonic()
-            if wait_s <= 0 or isinstance(batch[-1], _Flush):
-                break
+        if batch[0] is not _STOP and not isinstance(batch[0], _Flush):
+            self._wake.wait(self._flush_s)
+        self._wake.clear()
+        while batch[-1] is not _STOP:
             try:
-                batch.append(self._queue.get(timeout=wait_s))
+                batch.append(self._queue.get_nowait())
             except queue.Empty:
                 break
         return batch

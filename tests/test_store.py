@@ -327,7 +327,7 @@ def test_sigkill_after_commit_leaves_every_committed_line(tmp_path: Path) -> Non
 
 def test_close_loses_nothing_and_is_idempotent(tmp_path: Path) -> None:
     # A flush interval far beyond the test proves close() drains, not the timer.
-    w = StoreWriter(tmp_path / "run", flush_s=3600, max_batch=100_000)
+    w = StoreWriter(tmp_path / "run", flush_s=3600)
     jobs, groups = plan()
     w.begin(run_info(), jobs, groups)
     for first in range(0, 20_000, 10):
