@@ -81,6 +81,7 @@ class JobStarted:
     cwd: str
     hostname: str
     attempt: int = 1
+    queued_s: float = 0.0  # from ready (dependencies met) to started
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

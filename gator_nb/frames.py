@@ -45,6 +45,7 @@ JOB_COLUMNS = {
     "reason": "string",
     "lines": "Int64",
     "hostname": "string",
+    "queued_s": "float64",
     "pid": "Int64",
     "cores": "Int64",
     "memory": "Int64",

@@ -61,7 +61,7 @@ CREATE TABLE jobs (id INTEGER PRIMARY KEY, job TEXT NOT NULL UNIQUE, "group" TEX
   errors INTEGER NOT NULL DEFAULT 0, first_error TEXT NOT NULL DEFAULT '',
   lines INTEGER NOT NULL DEFAULT 0, command TEXT, argv TEXT, cwd TEXT, env TEXT,
   cores INTEGER, memory INTEGER, licenses TEXT, timeout_s REAL, depends TEXT,
-  pid INTEGER, hostname TEXT, attempt INTEGER, extra TEXT);
+  pid INTEGER, hostname TEXT, attempt INTEGER, extra TEXT, queued_s REAL);
 CREATE TABLE blocks (job_id INTEGER NOT NULL, first_line INTEGER NOT NULL,
   count INTEGER NOT NULL, stream TEXT NOT NULL, time REAL NOT NULL,
   offset INTEGER NOT NULL, length INTEGER NOT NULL,
@@ -88,7 +88,7 @@ _INSERT_JOB = (
 )
 _UPDATE_STARTED = (
     "UPDATE jobs SET status = 'running', start = ?, \"end\" = NULL, pid = ?,"
-    " command = ?, argv = ?, cwd = ?, hostname = ?, attempt = ? WHERE id = ?"
+    " command = ?, argv = ?, cwd = ?, hostname = ?, attempt = ?, queued_s = ? WHERE id = ?"
 )
 _UPDATE_FINISHED = (
     'UPDATE jobs SET status = ?, "end" = ?, exit_code = ?, signal = ?,'
@@ -396,7 +396,7 @@ class StoreWriter:
                 (_UPDATE_STARTED,
                  (item.time, item.pid, shlex.join(item.command),
                   json.dumps(item.command), item.cwd, item.hostname, item.attempt,
-                  self._job_id(item.job, b)))
+                  item.queued_s, self._job_id(item.job, b)))
             )  # fmt: skip
             self._open(item.job)
         elif isinstance(item, JobFinished):

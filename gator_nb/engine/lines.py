@@ -53,10 +53,12 @@ _MACROS = {
 # class must exclude "\n", and a class should spell out its ranges (no "\w" or "\d" inside
 # brackets), which keeps it a fast bitmap for the regex engine.
 _RULES: tuple[tuple[str, Mapping[str, Severity | None]], ...] = (
+    # A blank line says nothing worth counting, even on stderr.
+    (r"$", {"": _I}),
     # Tallies, not messages: UVM's report summary ("UVM_ERROR :    3") and counts such as
     # "errors: 0" or "Warning count = 2". First, so that no rule below sees them.
     (
-        r"(?:UVM_)?(?i:<L>)s?(?:[ \t]+count)?[ \t]*[:=][ \t]*\d+[ \t]*$",
+        r"(?:UVM_)?(?i:<L>s?(?:[ \t]+count)?)[ \t]*[:=][ \t]*\d+[ \t]*$",
         dict.fromkeys(_LOGGING, None),
     ),
     # Vivado: a "CRITICAL WARNING: [Timing 38-282] ..." is a warning, not a critical failure.

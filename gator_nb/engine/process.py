@@ -54,6 +54,7 @@ class Launch:
     cwd: str
     timeout_s: float | None = None
     grace_s: float = 2.0  # SIGTERM -> grace -> SIGKILL
+    ready: float | None = None  # when its dependencies were met (for queued_s)
 
 
 async def run_job(
@@ -257,14 +258,16 @@ class _Job:
 
     def _emit_started(self) -> None:
         launch = self._launch
+        now = self._clock()
         self._sink(
             JobStarted(
                 job=launch.job,
-                time=self._clock(),
+                time=now,
                 pid=self._pid,
                 command=launch.argv,
                 cwd=launch.cwd,
                 hostname=_hostname(),
+                queued_s=max(0.0, now - launch.ready) if launch.ready is not None else 0.0,
             )
         )
 

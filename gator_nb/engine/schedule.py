@@ -53,8 +53,9 @@ class Limits:
 class _Gate:
     """Tracks which jobs wait on which nodes, and decides when each job may start."""
 
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
+    def __init__(self, plan: Plan, clock: Callable[[], float] = time.time) -> None:
+        self.plan, self.clock = plan, clock
+        self.ready_at: dict[int, float] = {}  # job index -> when its dependencies were met
         self.remaining: dict[str, int] = {}  # node path -> leaves not yet finished
         self.failed: dict[str, bool] = {}  # node path -> a leaf under it failed
         self.ancestors: list[list[str]] = []
@@ -83,6 +84,7 @@ class _Gate:
                 for target in open_targets:
                     self.waiters.setdefault(target, []).append((job.index, condition))
             if self.waiting[job.index] == 0:
+                self.ready_at[job.index] = clock()
                 heapq.heappush(self.ready, job.index)
 
     def holds(self, condition: Condition) -> bool:
@@ -122,6 +124,7 @@ class _Gate:
                 continue
             self.waiting[waiter] -= 1
             if self.waiting[waiter] == 0:
+                self.ready_at[waiter] = self.clock()
                 heapq.heappush(self.ready, waiter)
         return doomed
 
@@ -201,7 +204,7 @@ async def run_plan(
     never started ``cancelled`` and emits ``RunFinished`` before re-raising.
     """
     limits = limits or Limits()
-    gate, budget = _Gate(plan), _Budget(limits)
+    gate, budget = _Gate(plan, clock), _Budget(limits)
     env = dict(os.environ if base_env is None else base_env)
     running: dict[asyncio.Task[JobFinished], int] = {}
     failed = False
@@ -254,6 +257,7 @@ def _start_ready(
             cwd=job.cwd,
             timeout_s=job.timeout_s,
             grace_s=limits.grace_s,
+            ready=gate.ready_at.get(index),
         )
         job_dir = job.env.get("GATOR_JOB_DIR")
         if job_dir:
