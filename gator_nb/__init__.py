@@ -15,9 +15,11 @@ __all__ = [
     "Problem",
     "Run",
     "SpecError",
+    "compare",
     "load",
     "load_ipython_extension",
     "load_spec",
+    "rerun",
     "run",
     "runs",
 ]
@@ -33,7 +35,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 def __getattr__(name: str) -> Any:
     # runner.py pulls in the engine and the store; import it only when the API is used.
-    if name in ("Run", "run", "load", "runs"):
+    if name in ("Run", "run", "load", "runs", "rerun", "compare"):
         from gator_nb import runner
 
         return getattr(runner, name)

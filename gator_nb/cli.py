@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-_COMMANDS = ("run", "check", "runs", "show", "logs")
+_COMMANDS = ("run", "check", "runs", "show", "logs", "rerun", "compare", "report")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,6 +77,31 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("run", metavar="RUN", help="run id, id prefix, path or 'latest'")
     show.add_argument("job", metavar="JOB", nargs="?")
     show.add_argument("--runs-dir", metavar="DIR")
+    rerun = sub.add_parser("rerun", help="run a run's failed jobs again (a child run)")
+    rerun.add_argument("run", metavar="RUN")
+    which = rerun.add_mutually_exclusive_group()
+    which.add_argument(
+        "--failed",
+        action="store_true",
+        default=True,
+        help="the failed jobs and those skipped because of them (default)",
+    )
+    which.add_argument("--all", action="store_true", help="every job of the run")
+    rerun.add_argument("--parallel", "-j", type=_positive_int, metavar="N")
+    rerun.add_argument("--runs-dir", metavar="DIR")
+    quiet = rerun.add_mutually_exclusive_group()
+    quiet.add_argument("-v", "--verbose", action="store_true")
+    quiet.add_argument("-q", "--quiet", action="store_true")
+    compare = sub.add_parser("compare", help="job by job: what changed between two runs")
+    compare.add_argument("before", metavar="A")
+    compare.add_argument("after", metavar="B")
+    compare.add_argument("--all", action="store_true", help="also list unchanged jobs")
+    compare.add_argument("--runs-dir", metavar="DIR")
+    report = sub.add_parser("report", help="write a run's HTML report and/or JUnit XML")
+    report.add_argument("run", metavar="RUN")
+    report.add_argument("--html", metavar="FILE", help="self-contained HTML report")
+    report.add_argument("--junit", metavar="FILE", help="JUnit XML for CI systems")
+    report.add_argument("--runs-dir", metavar="DIR")
     logs = sub.add_parser("logs", help="a job's log")
     logs.add_argument("run", metavar="RUN")
     logs.add_argument("job", metavar="JOB")
@@ -136,6 +161,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _show(options.run, options.job, options.runs_dir)
         if options.command == "logs":
             return _logs(options.run, options.job, options.runs_dir)
+        if options.command == "rerun":
+            return _rerun(options, args)
+        if options.command == "compare":
+            return _compare(options.before, options.after, options.runs_dir, options.all)
+        if options.command == "report":
+            return _report(options.run, options.html, options.junit, options.runs_dir)
     except SpecError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -286,4 +317,52 @@ def _logs(name: str, job: str, runs_dir: str | None) -> int:
             raise GatorError(f"no job {job!r} in run {found.id}")
         text = reader.log_text(job)
     sys.stdout.write(text + ("\n" if text and not text.endswith("\n") else ""))
+    return 0
+
+
+def _rerun(options: argparse.Namespace, argv: list[str]) -> int:
+    from gator_nb.runner import load, rerun
+    from gator_nb.terminal import summary_line
+
+    before = load(options.run, options.runs_dir)
+    child = rerun(before, failed=not options.all, parallel=options.parallel, wait=False)
+    print(f"gator: rerun of {before.id} as {child.id}", flush=True)
+    try:
+        status = child.wait()
+    except KeyboardInterrupt:
+        child.cancel()
+        print(f"gator: interrupted; run {child.id}", file=sys.stderr)
+        return 130
+    print(f"gator: {status}: {summary_line(child.state, time.time())}; run {child.id}")
+    return 0 if status == "passed" else 1
+
+
+def _compare(before: str, after: str, runs_dir: str | None, everything: bool) -> int:
+    from gator_nb.runner import compare, load
+
+    a, b = load(before, runs_dir), load(after, runs_dir)
+    table = compare(a, b)
+    if not everything:
+        table = table[table["change"] != "unchanged"]
+    print(f"{a.id} -> {b.id}")
+    counts = table["change"].value_counts()
+    for change, count in counts.items():
+        print(f"  {count:>5} {change}")
+    for row in table.itertuples(index=False):
+        ratio = row.duration_ratio
+        took = f"  x{ratio:.2f} time" if ratio == ratio and ratio is not None else ""
+        print(f"{row.change:<14} {row.job}  ({row.status_a} -> {row.status_b}){took}")
+    return 0
+
+
+def _report(name: str, html: str | None, junit: str | None, runs_dir: str | None) -> int:
+    from gator_nb.runner import load
+
+    found = load(name, runs_dir)
+    if not html and not junit:
+        html = str(found.path / "report.html")
+    if html:
+        print(f"gator: wrote {found.report(html)}")
+    if junit:
+        print(f"gator: wrote {found.to_junit(junit)}")
     return 0

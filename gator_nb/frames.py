@@ -124,3 +124,124 @@ def resources(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 def runs(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per run, oldest first."""
     return _frame(rows, RUN_COLUMNS)
+
+
+GROUP_COLUMNS = {
+    "group": "string",
+    "kind": "string",
+    "parent": "string",
+    "jobs": "int64",
+    "pending": "int64",
+    "running": "int64",
+    "passed": "int64",
+    "failed": "int64",
+    "skipped": "int64",
+    "cancelled": "int64",
+    "status": pd.CategoricalDtype([s.value for s in Status]),
+    "warnings": "int64",
+    "errors": "int64",
+    "cpu_s": "float64",
+    "peak_rss": "Int64",
+    "start": "datetime64[ns, UTC]",
+    "end": "datetime64[ns, UTC]",
+    "duration_s": "float64",
+    "first_failure": "string",
+    "first_error": "string",
+}
+
+
+def groups(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per group, array or array copy with its aggregates, in plan order."""
+    return _frame(rows, GROUP_COLUMNS)
+
+
+def failures(jobs: pd.DataFrame) -> pd.DataFrame:
+    """Failed jobs with ``first_error``, ``reason`` and their failure ``bucket``."""
+    from gator_nb.triage import bucket
+
+    failed = jobs[jobs["status"] == Status.FAILED.value].reset_index(drop=True)
+    columns = [
+        "job",
+        "reason",
+        "first_error",
+        "exit_code",
+        "signal",
+        "timed_out",
+        "duration_s",
+        "peak_rss",
+        "group",
+        "command",
+        "cwd",
+    ]
+    out = failed[columns].copy()
+    out["bucket"] = pd.Series(
+        [
+            bucket(str(e) if e is not pd.NA else "", str(r))
+            for e, r in zip(failed["first_error"], failed["reason"], strict=True)
+        ],
+        dtype="string",
+    )
+    return out
+
+
+def buckets(failed: pd.DataFrame) -> pd.DataFrame:
+    """Failures per bucket, largest first, with an example job and its first error."""
+    if failed.empty:
+        return pd.DataFrame(
+            {
+                "bucket": pd.Series(dtype="string"),
+                "jobs": pd.Series(dtype="int64"),
+                "example": pd.Series(dtype="string"),
+                "first_error": pd.Series(dtype="string"),
+                "reasons": pd.Series(dtype="string"),
+            }
+        )
+    grouped = failed.groupby("bucket", sort=False)
+    out = pd.DataFrame(
+        {
+            "jobs": grouped.size(),
+            "example": grouped["job"].first(),
+            "first_error": grouped["first_error"].first(),
+            "reasons": grouped["reason"].agg(lambda r: ", ".join(sorted(set(r)))),
+        }
+    ).reset_index()
+    out = out.sort_values(["jobs", "bucket"], ascending=[False, True], kind="stable")
+    return out.reset_index(drop=True).astype(
+        {"bucket": "string", "example": "string", "first_error": "string", "reasons": "string"}
+    )
+
+
+def compare(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """Per job across two runs: status in each, ``change``, duration and peak-memory ratios."""
+    from gator_nb.triage import change
+
+    keep = ["job", "status", "duration_s", "peak_rss"]
+    merged = before[keep].merge(
+        after[keep], on="job", how="outer", suffixes=("_a", "_b"), sort=False, indicator=True
+    )
+    order: dict[str, int] = {}
+    for job in list(before["job"]) + list(after["job"]):  # first run's order, then new jobs
+        order.setdefault(job, len(order))
+    merged = merged.sort_values("job", key=lambda s: s.map(order), kind="stable")
+
+    def status(value: Any) -> str | None:
+        return None if value is None or value is pd.NA or value != value else str(value)
+
+    changes = [
+        change(status(a), status(b))
+        for a, b in zip(merged["status_a"], merged["status_b"], strict=True)
+    ]
+    out = pd.DataFrame(
+        {
+            "job": merged["job"].astype("string"),
+            "status_a": merged["status_a"].astype("string"),
+            "status_b": merged["status_b"].astype("string"),
+            "change": pd.Series(changes, index=merged.index, dtype="string"),
+            "duration_ratio": merged["duration_s_b"] / merged["duration_s_a"],
+            "peak_rss_ratio": merged["peak_rss_b"].astype("float64")
+            / merged["peak_rss_a"].astype("float64"),
+            "duration_s_a": merged["duration_s_a"],
+            "duration_s_b": merged["duration_s_b"],
+        }
+    )
+    return out.reset_index(drop=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import dataclasses
+import json
 import os
 import secrets
 import shlex
@@ -17,25 +19,38 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gator_nb.engine.backends import open_backend
 from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.schedule import Limits, run_plan
-from gator_nb.errors import LaunchError, StoreError
-from gator_nb.events import Event, Status
+from gator_nb.errors import GatorError, LaunchError, StoreError
+from gator_nb.events import Event, Severity, Status
 from gator_nb.spec import Spec, load_spec, plan
-from gator_nb.state import RunState, render_tree
+from gator_nb.spec.load import suggest
+from gator_nb.spec.plan import subset
+from gator_nb.state import RunState, group_rows, render_tree
 from gator_nb.store import GroupRow, JobRow, RunInfo, StoreReader, StoreWriter, list_runs
+from gator_nb.triage import reproduce, rerun_selection
 
 if TYPE_CHECKING:
     import pandas as pd  # noqa: TID251 - types only; frames.py does the importing
 
     from gator_nb.plots import RunPlots
 
-__all__ = ["Execution", "Run", "find_run", "load", "run", "runs", "runs_dir_of"]
+__all__ = [
+    "Execution",
+    "Run",
+    "compare",
+    "find_run",
+    "load",
+    "rerun",
+    "run",
+    "runs",
+    "runs_dir_of",
+]
 
 Listener = Callable[[Event], None]
 T = TypeVar("T")
@@ -67,14 +82,28 @@ class Execution:
         parent: str | None = None,
         backend: str = "local",
         scheduler: Any = None,
+        base_env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        only: Collection[str] | None = None,
     ) -> None:
+        """Plan ``spec`` and open its store; ``only`` restricts it to those jobs (reruns)."""
         self.spec = spec if isinstance(spec, Spec) else load_spec(Path(spec), dependencies=False)
         self.start = time.time()
         self.id = _new_run_id(self.start)
         self.path = runs_dir_of(runs_dir) / self.id
-        self.plan = plan(self.spec, run_id=self.id, run_dir=str(self.path))
+        self.base_env = dict(os.environ if base_env is None else base_env)
+        self.cwd = cwd or os.getcwd()
+        self.plan = plan(
+            self.spec, base_env=self.base_env, cwd=self.cwd, run_id=self.id, run_dir=str(self.path)
+        )
+        if only is not None:
+            self.plan = subset(self.plan, only)
         try:  # only once the plan is good: a bad spec leaves nothing behind
             self.path.mkdir(parents=True)
+            # Kept (owner-only) so that a rerun sees the environment this run saw.
+            fd = os.open(self.path / "environ.json", os.O_WRONLY | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump(self.base_env, out)
         except OSError as exc:
             raise LaunchError(f"cannot create the run directory {self.path}: {exc}") from None
         self.limits = Limits(
@@ -100,7 +129,7 @@ class Execution:
             spec=self.spec.file,
             spec_text=self.spec.text,
             start=self.start,
-            cwd=os.getcwd(),
+            cwd=self.cwd,
             argv=tuple(argv),
             hostname=socket.gethostname(),
             parent=parent,
@@ -149,7 +178,9 @@ class Execution:
             async with open_backend(
                 self.backend, monitor=monitor, limits=self.limits, scheduler=self.scheduler
             ) as backend:
-                self.status = await run_plan(self.plan, self.sink, backend, limits=self.limits)
+                self.status = await run_plan(
+                    self.plan, self.sink, backend, limits=self.limits, base_env=self.base_env
+                )
         except asyncio.CancelledError:
             self.status = Status.CANCELLED
             raise
@@ -224,6 +255,13 @@ class Run:
             return str(self._execution.status.value)
         with self._reader() as reader:
             return str(reader.run_info()["status"])
+
+    @property
+    def parent(self) -> str | None:
+        """The id of the run this one reran, if it is a rerun."""
+        with self._reader() as reader:
+            parent = reader.run_info()["parent"]
+        return str(parent) if parent else None
 
     @property
     def state(self) -> RunState:
@@ -316,15 +354,69 @@ class Run:
 
         return RunPlots(self)
 
+    @property
+    def groups(self) -> pd.DataFrame:
+        """One row per group, array and array copy with its aggregates."""
+        from gator_nb import frames
+
+        return frames.groups(group_rows(self.state))
+
+    def messages_of(self, job: str | None = None, severity: str | None = "WARNING") -> pd.DataFrame:
+        """Log lines of ``job`` (or all jobs) at ``severity`` or above.
+
+        From WARNING up this reads only the indexed messages, never the raw logs.
+        """
+        from gator_nb import frames
+
+        floor = Severity[severity.upper()] if severity else None
+        with self._reader() as reader:
+            self._check_job(reader, job)
+            return frames.messages(reader.messages(job, min_severity=floor))
+
     def failures(self) -> pd.DataFrame:
-        """Failed jobs with their first error."""
-        jobs = self.jobs
-        return jobs[jobs["status"] == "failed"].reset_index(drop=True)
+        """One row per failed job: ``first_error``, ``reason`` and its failure ``bucket``."""
+        from gator_nb import frames
+
+        return frames.failures(self.jobs)
+
+    def buckets(self) -> pd.DataFrame:
+        """Failed jobs counted per bucket (same normalised first error), with an example."""
+        from gator_nb import frames
+
+        return frames.buckets(self.failures())
+
+    def command(self, job: str) -> str:
+        """A shell line that reproduces ``job`` by hand: cd, its environment, its command."""
+        with self._reader() as reader:
+            row = self._check_job(reader, job)
+        return reproduce(row["argv"], row["cwd"], row["env"] or {})
 
     def log(self, job: str) -> str:
         """A job's whole log as text."""
         with self._reader() as reader:
+            self._check_job(reader, job)
             return reader.log_text(job)
+
+    def report(self, path: str | os.PathLike[str]) -> Path:
+        """Write one self-contained HTML report (tables, buckets, plots) to ``path``."""
+        from gator_nb.report import html_report
+
+        return html_report(self, Path(path))
+
+    def to_junit(self, path: str | os.PathLike[str]) -> Path:
+        """Write the run as JUnit XML for CI systems; one testcase per job."""
+        from gator_nb.report import junit_report
+
+        return junit_report(self, Path(path))
+
+    def _check_job(self, reader: StoreReader, job: str | None) -> dict[str, Any]:
+        if job is None:
+            return {}
+        for row in reader.jobs():
+            if row["job"] == job:
+                return row
+        known = [row["job"] for row in reader.jobs()]
+        raise GatorError(f"no job {job!r} in run {self.id}{suggest(job, known)}")
 
     def tree(self, *, jobs: bool = True) -> str:
         """The run tree with counts, durations and peak memory, as text."""
@@ -397,3 +489,62 @@ def runs(runs_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     from gator_nb import frames
 
     return frames.runs(list_runs(runs_dir_of(runs_dir)))
+
+
+def rerun(
+    previous: Run | str | os.PathLike[str],
+    failed: bool = True,
+    *,
+    parallel: int | None = None,
+    runs_dir: str | os.PathLike[str] | None = None,
+    wait: bool = True,
+    **options: Any,
+) -> Run:
+    """Run again the failed jobs of ``previous`` (and those skipped because of them).
+
+    The new run uses the spec, working directory and environment ``previous`` ran
+    with, and records ``previous`` as its parent. ``failed=False`` reruns every job.
+    """
+    before = previous if isinstance(previous, Run) else load(previous, runs_dir)
+    with before._reader() as reader:
+        info, rows = reader.run_info(), reader.jobs()
+    statuses = {row["job"]: row["status"] for row in rows}
+    depends = {row["job"]: _leaves(statuses, [t for _, t in row["depends"] or ()]) for row in rows}
+    only = rerun_selection(statuses, depends, failed=failed)
+    spec = load_spec(text=info["spec_text"], dependencies=False)
+    spec_path = Path(info["cwd"], info["spec"])
+    spec = dataclasses.replace(spec, file=info["spec"], directory=str(spec_path.parent))
+    environ = before.path / "environ.json"
+    base_env = json.loads(environ.read_text()) if environ.exists() else None
+    execution = Execution(
+        spec,
+        runs_dir=runs_dir or before.path.parent,
+        parallel=parallel,
+        argv=tuple(sys.argv),
+        parent=before.id,
+        base_env=base_env,
+        cwd=info["cwd"],
+        only=only,
+        **options,
+    )
+    started = Run.start(execution)
+    if wait:
+        started.wait()
+    return started
+
+
+def _leaves(jobs: Collection[str], targets: Sequence[str]) -> set[str]:
+    """The jobs under each target path (a job, or a group/array/copy instance)."""
+    found: set[str] = set()
+    for target in targets:
+        found.update(j for j in jobs if j == target or j.startswith((target + ".", target + "[")))
+    return found
+
+
+def compare(before: Run | str, after: Run | str, runs_dir: str | None = None) -> pd.DataFrame:
+    """Per job of two runs: both statuses, ``change`` and duration / peak-memory ratios."""
+    from gator_nb import frames
+
+    a = before if isinstance(before, Run) else load(before, runs_dir)
+    b = after if isinstance(after, Run) else load(after, runs_dir)
+    return frames.compare(a.jobs, b.jobs)

@@ -13,7 +13,7 @@ from typing import Any
 
 from gator_nb.events import Event, JobFinished, JobOutput, JobStarted, RunFinished, Status
 
-__all__ = ["NodeState", "RunState", "format_bytes", "format_duration", "render_tree"]
+__all__ = ["NodeState", "RunState", "format_bytes", "format_duration", "group_rows", "render_tree"]
 
 
 @dataclass(slots=True)
@@ -253,3 +253,23 @@ def _row(node: NodeState, now: float) -> str:
     if node.kind == "job" and status == Status.FAILED and node.first_failure:
         parts.append(f"- {node.first_failure[1][:100]}")
     return "  ".join(parts)
+
+
+def group_rows(state: RunState) -> list[dict[str, Any]]:
+    """One plain row per group/array/copy with its aggregates (for ``run.groups``)."""
+    rows = []
+    for node in state.nodes.values():
+        if node.kind == "job":
+            continue
+        counts = {s.value: node.counts.get(s, 0) for s in Status}
+        end = node.end if node.outcome.done else None
+        rows.append({
+            "group": node.path, "kind": node.kind, "parent": node.parent, "jobs": node.total,
+            **counts, "status": node.outcome.value, "warnings": node.warnings,
+            "errors": node.errors, "cpu_s": node.cpu_s, "peak_rss": node.peak_rss or None,
+            "start": node.start, "end": end,
+            "duration_s": None if end is None or node.start is None else end - node.start,
+            "first_failure": node.first_failure[0] if node.first_failure else None,
+            "first_error": node.first_failure[1] if node.first_failure else None,
+        })  # fmt: skip
+    return rows

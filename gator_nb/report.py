@@ -1,0 +1,201 @@
+"""Exports to share a run without Jupyter: one self-contained HTML file, and JUnit XML.
+
+The HTML embeds its plots as base64 PNG and its styles inline, so it can be mailed
+or attached to a ticket and opened anywhere; every piece of job text is escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gator_nb.state import format_bytes, format_duration
+
+if TYPE_CHECKING:
+    import pandas as pd  # noqa: TID251 - types only
+
+    from gator_nb.runner import Run
+
+__all__ = ["html_report", "junit_report"]
+
+_STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px;
+       color: #1f2328; background: #fff; padding: 0 1em; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; }
+th, td { border-bottom: 1px solid #d0d7de; padding: 4px 8px; text-align: left;
+         vertical-align: top; }
+th { background: #f6f8fa; } td.num { text-align: right; }
+.passed { color: #1a7f37; } .failed { color: #cf222e; font-weight: 600; }
+.skipped { color: #9a6700; } .cancelled { color: #8250df; }
+code { font: 12px ui-monospace, monospace; white-space: pre-wrap; word-break: break-all; }
+img { max-width: 100%; }
+"""
+
+_PLOTS = (
+    ("Timeline", "timeline"),
+    ("Outcome per group", "summary"),
+    ("Peak memory per group", "peak_memory"),
+    ("Memory over time", "resources"),
+)
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    text = str(value)
+    return "" if text in ("<NA>", "NaT", "nan") else html.escape(text)
+
+
+def _table(frame: pd.DataFrame, columns: list[str], *, code: tuple[str, ...] = ()) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    rows = []
+    for record in frame[columns].itertuples(index=False):
+        cells = []
+        for name, value in zip(columns, record, strict=True):
+            text = _cell(value)
+            if name == "status":
+                cells.append(f'<td class="{text}">{text}</td>')
+            elif name in code:
+                cells.append(f"<td><code>{text}</code></td>")
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                cells.append(f'<td class="num">{text}</td>')
+            else:
+                cells.append(f"<td>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _plot(run: Run, method: str) -> str:
+    figure = getattr(run.plot, method, None)
+    if figure is None:
+        return ""
+    buffer = io.BytesIO()
+    figure().savefig(buffer, format="png", dpi=100)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img alt="{method}" src="data:image/png;base64,{data}">'
+
+
+def html_report(run: Run, path: Path) -> Path:
+    """Write ``run`` as one self-contained HTML page at ``path``; returns the path."""
+    jobs, failures, buckets = run.jobs, run.failures(), run.buckets()
+    counts = jobs["status"].value_counts()
+    summary = ", ".join(f"{int(n)} {s}" for s, n in counts.items() if n)
+    starts, ends, peaks = (jobs[c].dropna() for c in ("start", "end", "peak_rss"))
+    wall = (ends.max() - starts.min()).total_seconds() if len(ends) and len(starts) else 0.0
+    peak = format_bytes(float(peaks.max())) if len(peaks) else "not measured"
+    failures = failures.assign(
+        command=[run.command(job) for job in failures["job"]] if len(failures) else []
+    )
+    parts = [
+        f"<h1>gator run {html.escape(run.id)}: "
+        f'<span class="{html.escape(run.status)}">{html.escape(run.status)}</span></h1>',
+        f"<p>{len(jobs)} jobs: {html.escape(summary)}; wall time "
+        f"{format_duration(wall)}; peak memory of one job {peak}. "
+        f"Written {time.strftime('%Y-%m-%d %H:%M:%S')}.</p>",
+        "<h2>Failure buckets</h2>",
+        _table(buckets, ["jobs", "bucket", "example", "reasons"], code=("bucket",))
+        if len(buckets)
+        else "<p>No failures.</p>",
+    ]
+    if len(failures):
+        parts += [
+            "<h2>Failures</h2>",
+            _table(
+                failures,
+                ["job", "reason", "first_error", "command"],
+                code=("first_error", "command"),
+            ),
+        ]
+    for title, method in _PLOTS:
+        image = _plot(run, method)
+        if image:
+            parts += [f"<h2>{title}</h2>", image]
+    parts += [
+        "<h2>Groups</h2>",
+        _table(
+            run.groups.query("kind != 'copy'"),
+            [
+                "group",
+                "status",
+                "jobs",
+                "passed",
+                "failed",
+                "skipped",
+                "warnings",
+                "errors",
+                "duration_s",
+                "peak_rss",
+            ],
+        ),
+        "<h2>Jobs</h2>",
+        _table(
+            jobs,
+            [
+                "job",
+                "status",
+                "exit_code",
+                "duration_s",
+                "cpu_s",
+                "peak_rss",
+                "warnings",
+                "errors",
+                "first_error",
+            ],
+            code=("first_error",),
+        ),
+    ]
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>gator run {html.escape(run.id)}</title><style>{_STYLE}</style></head>"
+        f"<body>{''.join(parts)}</body></html>\n"
+    )
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def junit_report(run: Run, path: Path) -> Path:
+    """Write ``run`` as JUnit XML: a testsuite per group, a testcase per job."""
+    jobs = run.jobs
+    root = ET.Element("testsuites", name=f"gator run {run.id}")
+    suites: dict[str, ET.Element] = {}
+    totals = {"tests": 0, "failures": 0, "skipped": 0}
+    for row in jobs.itertuples(index=False):
+        group = str(row.group) if isinstance(row.group, str) else ""
+        suite = suites.get(group)
+        if suite is None:
+            suite = suites[group] = ET.SubElement(root, "testsuite", name=group or run.id)
+            suite.attrib.update(tests="0", failures="0", errors="0", skipped="0")
+        name = str(row.job)[len(group) + 1 :] if group else str(row.job)
+        duration = float(row.duration_s) if row.duration_s == row.duration_s else 0.0
+        case = ET.SubElement(
+            suite, "testcase", classname=group or run.id, name=name, time=f"{duration:.3f}"
+        )
+        _count(suite, "tests")
+        totals["tests"] += 1
+        if row.status in ("failed", "cancelled"):
+            message = str(row.first_error) if isinstance(row.first_error, str) else ""
+            failure = ET.SubElement(
+                case, "failure", message=message or str(row.reason), type=str(row.reason)
+            )
+            failure.text = "\n".join(run.messages_of(str(row.job), "WARNING")["message"][:50])
+            _count(suite, "failures")
+            totals["failures"] += 1
+        elif row.status == "skipped":
+            reason = str(row.first_error) if isinstance(row.first_error, str) else ""
+            ET.SubElement(case, "skipped", message=reason)
+            _count(suite, "skipped")
+            totals["skipped"] += 1
+    root.attrib.update({k: str(v) for k, v in totals.items()})
+    ET.indent(root)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    return path
+
+
+def _count(suite: ET.Element, key: str) -> None:
+    suite.set(key, str(int(suite.get(key, "0")) + 1))
