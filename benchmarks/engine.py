@@ -44,17 +44,23 @@ def _spec(name: str, text: str) -> Path:
 
 def trivial_jobs() -> None:
     """1,000 `true` jobs at --parallel 2 against `seq 1000 | xargs -P2 -n1 true`."""
-    spec = _spec("trivial.yaml", """
+    spec = _spec(
+        "trivial.yaml",
+        """
         !JobArray
           id: t
           repeats: 1000
           jobs: [!Job {id: j, command: "true"}]
-    """)
+    """,
+    )
     base = min(_wall("seq 1000 | xargs -P2 -n1 true", shell=True) for _ in range(3))
-    ours = min(_wall([*GATOR, "run", str(spec), "-q", "--parallel", "2",
-                      "--runs-dir", str(WORK / "runs")]) for _ in range(3))
-    print(f"trivial jobs: gator {ours:.2f}s, xargs {base:.2f}s, ratio {ours / base:.2f} "
-          f"(goal <= 1.5)")
+    ours = min(
+        _wall([*GATOR, "run", str(spec), "-q", "--parallel", "2", "--runs-dir", str(WORK / "runs")])
+        for _ in range(3)
+    )
+    print(
+        f"trivial jobs: gator {ours:.2f}s, xargs {base:.2f}s, ratio {ours / base:.2f} (goal <= 1.5)"
+    )
 
 
 def log_lines() -> None:
@@ -72,8 +78,10 @@ def log_lines() -> None:
     with run._reader() as reader:
         count = sum(1 for _ in reader.messages())
         warnings = sum(1 for _ in reader.messages(min_severity=gn_severity("WARNING")))
-    print(f"log lines: gator {ours:.2f}s, pipe to counter {base:.2f}s, ratio {ours / base:.2f} "
-          f"(goal <= 1.5); {count:,} lines retrievable, {warnings:,} warnings")
+    print(
+        f"log lines: gator {ours:.2f}s, pipe to counter {base:.2f}s, ratio {ours / base:.2f} "
+        f"(goal <= 1.5); {count:,} lines retrievable, {warnings:,} warnings"
+    )
 
 
 def gn_severity(name: str) -> object:
@@ -86,22 +94,29 @@ def idle_cpu() -> None:
     """The engine's own CPU while 16 `sleep 30` jobs run."""
     import gator_nb as gn
 
-    spec = _spec("sleep.yaml", """
+    spec = _spec(
+        "sleep.yaml",
+        """
         !JobArray
           id: s
           repeats: 16
           jobs: [!Job {id: j, command: sleep, args: [30]}]
-    """)
+    """,
+    )
     cpu0, wall0 = time.process_time(), time.perf_counter()
     gn.run(str(spec), parallel=16, runs_dir=WORK / "sleep-runs")
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    print(f"idle engine: {cpu:.2f}s CPU over {wall:.1f}s wall with 16 jobs = "
-          f"{100 * cpu / wall:.2f}% of one core (goal < 2%)")
+    print(
+        f"idle engine: {cpu:.2f}s CPU over {wall:.1f}s wall with 16 jobs = "
+        f"{100 * cpu / wall:.2f}% of one core (goal < 2%)"
+    )
 
 
 def big_plan_rss() -> None:
     """Engine peak RSS running a 10,000-job plan (measured in a fresh process)."""
-    spec = _spec("big.yaml", """
+    spec = _spec(
+        "big.yaml",
+        """
         !JobGroup
           id: top
           jobs:
@@ -113,7 +128,8 @@ def big_plan_rss() -> None:
                   id: b
                   repeats: 100
                   jobs: [!Job {id: j, command: "true"}]
-    """)
+    """,
+    )
     code = (
         "import resource, sys, time, gator_nb as gn\n"
         "t = time.perf_counter()\n"
@@ -123,9 +139,11 @@ def big_plan_rss() -> None:
     )
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True).stdout
     status, seconds, rss = out.split()
-    print(f"10,000-job plan: {status} in {float(seconds):.1f}s "
-          f"({10000 / float(seconds):.0f} jobs/s), engine peak RSS "
-          f"{int(rss) / 2**20:.0f} MiB (goal < 300 MiB)")
+    print(
+        f"10,000-job plan: {status} in {float(seconds):.1f}s "
+        f"({10000 / float(seconds):.0f} jobs/s), engine peak RSS "
+        f"{int(rss) / 2**20:.0f} MiB (goal < 300 MiB)"
+    )
 
 
 BENCHMARKS = {"trivial": trivial_jobs, "lines": log_lines, "idle": idle_cpu, "rss": big_plan_rss}
