@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from gator_nb.errors import GatorError, SpecError
 
@@ -178,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GatorError as exc:
         print(f"gator: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `gator show ... | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     raise AssertionError(options.command)  # every sub-command returns above
 
 
@@ -229,14 +234,25 @@ def _run(options: argparse.Namespace, argv: list[str]) -> int:
         status = asyncio.run(_drive(execution, live))
     except (KeyboardInterrupt, asyncio.CancelledError):
         status = None
-    if live is not None:
+    if live is not None and live in execution.listeners:
         live.draw(final=True)
     summary = summary_line(execution.state, time.time())
+    for problem in execution.problems:
+        _say(f"gator: {problem}", sys.stderr)
     if status is None or execution.status.value == "cancelled":
-        print(f"gator: interrupted; {summary}; run {execution.id}", file=sys.stderr)
+        _say(f"gator: interrupted; {summary}; run {execution.id}", sys.stderr)
         return 130
-    print(f"gator: {status.value}: {summary}; run {execution.id}")
+    _say(f"gator: {status.value}: {summary}; run {execution.id}", sys.stdout)
     return 0 if status.value == "passed" else 1
+
+
+def _say(text: str, stream: TextIO) -> None:
+    """Print, unless whoever read our output has gone (`gator run ... | head`)."""
+    try:
+        print(text, file=stream, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())  # so the interpreter's final flush is quiet too
 
 
 async def _drive(execution: Execution, live: LiveTree | None) -> Status:

@@ -13,7 +13,6 @@ import concurrent.futures
 import dataclasses
 import json
 import os
-import secrets
 import shlex
 import socket
 import sys
@@ -61,8 +60,14 @@ def runs_dir_of(runs_dir: str | os.PathLike[str] | None) -> Path:
     return Path(runs_dir or os.environ.get("GATOR_RUNS_DIR") or "gator-runs").absolute()
 
 
-def _new_run_id(now: float) -> str:
-    return time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + "-" + secrets.token_hex(2)
+def _new_run_id(now: float, runs_dir: Path) -> str:
+    """``20261127-221503-7f3a``: UTC start time, sortable; the last part in 1/65536 s."""
+    tick = int((now % 1) * 65536)
+    while True:  # two runs in the same 15 us: take the next free tick
+        run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + f"-{tick:04x}"
+        if not (runs_dir / run_id).exists():
+            return run_id
+        tick += 1
 
 
 class Execution:
@@ -89,7 +94,7 @@ class Execution:
         """Plan ``spec`` and open its store; ``only`` restricts it to those jobs (reruns)."""
         self.spec = spec if isinstance(spec, Spec) else load_spec(Path(spec), dependencies=False)
         self.start = time.time()
-        self.id = _new_run_id(self.start)
+        self.id = _new_run_id(self.start, runs_dir_of(runs_dir))
         self.path = runs_dir_of(runs_dir) / self.id
         self.base_env = dict(os.environ if base_env is None else base_env)
         self.cwd = cwd or os.getcwd()
@@ -119,6 +124,7 @@ class Execution:
             ((g.path, g.parent, g.kind) for g in self.plan.groups.values()),
         )
         self.listeners: list[Listener] = []
+        self.problems: list[str] = []  # what went wrong around the jobs (not in them)
         self.status = Status.RUNNING
         self.writer = StoreWriter(self.path)
         self.writer.begin(self._info(argv, parent), self._job_rows(), self._group_rows())
@@ -167,8 +173,12 @@ class Execution:
         """Fan one engine event out to the store, the state and any listeners."""
         self.writer.put(event)
         self.state.apply(event)
-        for listener in self.listeners:
-            listener(event)
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception as exc:  # noqa: BLE001 - a broken view must not stop the jobs
+                self.listeners.remove(listener)
+                self.problems.append(f"a view stopped: {exc!r}")
 
     async def main(self) -> Status:
         """Run every job; always closes the store, whatever happens."""

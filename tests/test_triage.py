@@ -257,7 +257,8 @@ def test_html_report_is_self_contained_and_escaped(tmp_path: Path, write_spec) -
     parser = _Links()
     parser.feed(page)
     assert parser.external == []
-    assert parser.images >= 1  # the plots, embedded
+    plots = [m for m in ("timeline", "summary", "peak_memory", "resources") if hasattr(run.plot, m)]
+    assert parser.images == len(plots)  # the plots, embedded
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
     assert page.count('<td class="failed">failed</td>') == 2  # the group 'top' and the job
 

@@ -72,6 +72,7 @@ async def run_job(
     """
     job = _Job(launch, sink, monitor, clock)
     try:
+        job.tainted = _lower_own_peak()
         proc = _spawn(launch)
     except (OSError, ValueError) as exc:
         return job.launch_failed(_launch_problem(launch, exc))
@@ -229,6 +230,7 @@ class _Job:
         self._timed_out = False
         self._stopped = False  # _stop ran: cleanup must not start another
         self._launch_error = False
+        self.tainted = 0  # a kernel peak up to this much may be the engine's, not the job's
 
     # -- start -------------------------------------------------------------
 
@@ -452,7 +454,7 @@ class _Job:
             timed_out=self._timed_out,
             reason=reason,
             cpu_s=ru.ru_utime + ru.ru_stime if ru else 0.0,
-            peak_rss=max(_kernel_peak(ru), stats.peak_rss if stats else 0),
+            peak_rss=max(_kernel_peak(ru, self.tainted), stats.peak_rss if stats else 0),
             warnings=self._out.warnings,
             errors=self._out.errors,
             first_error=self._out.first_error,
@@ -480,21 +482,36 @@ class _Job:
         return Status.PASSED, ""
 
 
-def _kernel_peak(ru: resource.struct_rusage | None) -> int:
+def _kernel_peak(ru: resource.struct_rusage | None, tainted: int) -> int:
     """The kernel's high-water mark of the job's processes, when it can be trusted.
 
-    ru_maxrss (KiB) also covers the forked child *before* exec, which is a copy of
-    this engine; a value no larger than the engine's own peak may be just that, so
+    ru_maxrss (KiB) also covers the child between fork and exec, when it still shares
+    this engine's memory: a value up to ``tainted`` may be the engine's own peak, so
     then only the sampled tree (the monitor) speaks for the job.
     """
     if ru is None:
         return 0
     peak = ru.ru_maxrss * 1024
-    return peak if peak > _own_peak() else 0
+    return peak if peak > tainted else 0
 
 
-def _own_peak() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+_TAINT_MARGIN = 4 << 20  # what the engine may allocate between the reset and the exec
+_clear_refs: list[int] = []  # the open /proc/self/clear_refs, once opened
+
+
+def _lower_own_peak() -> int:
+    """Reset this process's peak RSS to its current RSS; return the bound for the next child.
+
+    Without the reset, one big moment of the engine (or of a notebook kernel hosting it)
+    would hide every smaller job's kernel peak for the rest of the run.
+    """
+    try:
+        if not _clear_refs:
+            _clear_refs.append(os.open("/proc/self/clear_refs", os.O_WRONLY))
+        os.write(_clear_refs[0], b"5")  # 5: reset the peak RSS (proc(5))
+    except OSError:
+        pass  # not Linux, or not allowed: the bound is then the engine's lifetime peak
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 + _TAINT_MARGIN
 
 
 def _running_members(pgid: int) -> list[int]:
