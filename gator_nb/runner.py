@@ -422,10 +422,10 @@ class Run:
     def _check_job(self, reader: StoreReader, job: str | None) -> dict[str, Any]:
         if job is None:
             return {}
-        for row in reader.jobs():
-            if row["job"] == job:
-                return row
-        known = [row["job"] for row in reader.jobs()]
+        row = reader.job(job)
+        if row is not None:
+            return row
+        known = [row["job"] for row in reader.query("SELECT job FROM jobs")]
         raise GatorError(f"no job {job!r} in run {self.id}{suggest(job, known)}")
 
     def tree(self, *, jobs: bool = True) -> str:

@@ -78,6 +78,14 @@ PRAGMA user_version = {SCHEMA_VERSION};
 
 # A duplicate line number (a retry that restarts numbering) replaces the old index
 # row instead of failing the whole batch.
+_SELECT_JOBS = (
+    "SELECT j.*, s.cpu_percent_mean, s.peak_vms, s.read_bytes, s.write_bytes, s.max_rss"
+    " FROM jobs j LEFT JOIN (SELECT job_id, avg(cpu_percent) AS cpu_percent_mean,"
+    "  max(vms) AS peak_vms, max(read_bytes) AS read_bytes,"
+    "  max(write_bytes) AS write_bytes, max(rss) AS max_rss"
+    "  FROM samples GROUP BY job_id) s ON s.job_id = j.id"
+    ' {where} ORDER BY j."index", j.id'
+)
 _INSERT_BLOCK = "INSERT OR REPLACE INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?)"
 _INSERT_MESSAGE = "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?)"
 _INSERT_SAMPLE = "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -539,18 +547,14 @@ class StoreReader:
 
     def jobs(self) -> list[dict[str, Any]]:
         """One dict per leaf job, in spec order, with sampled aggregates."""
-        rows = list(
-            self.query(
-                "SELECT j.*, s.cpu_percent_mean, s.peak_vms, s.read_bytes,"
-                " s.write_bytes, s.max_rss FROM jobs j LEFT JOIN ("
-                "  SELECT job_id, avg(cpu_percent) AS cpu_percent_mean,"
-                "  max(vms) AS peak_vms, max(read_bytes) AS read_bytes,"
-                "  max(write_bytes) AS write_bytes, max(rss) AS max_rss"
-                "  FROM samples GROUP BY job_id) s ON s.job_id = j.id"
-                ' ORDER BY j."index", j.id'
-            )
-        )
-        return [self._job(row) for row in rows]
+        return [self._job(row) for row in self.query(_SELECT_JOBS.format(where=""))]
+
+    def job(self, job: str) -> dict[str, Any] | None:
+        """One job's dict as in :meth:`jobs`, or None if the run has no such job."""
+        rows = [
+            self._job(r) for r in self.query(_SELECT_JOBS.format(where="WHERE j.job = ?"), (job,))
+        ]
+        return rows[0] if rows else None
 
     def _job(self, row: dict[str, Any]) -> dict[str, Any]:
         for name in _JSON_COLUMNS:
