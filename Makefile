@@ -36,7 +36,10 @@ docs: $(STAMP)
 	$(BIN)/mkdocs build --strict -d site
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/load.py
+	$(BIN)/python benchmarks/bench_lines.py
+	$(BIN)/python benchmarks/bench_store.py
 
 clean:
 	rm -rf $(VENV) site gator-runs .pytest_cache .mypy_cache .ruff_cache
