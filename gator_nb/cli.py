@@ -19,7 +19,7 @@ from gator_nb.errors import GatorError, SpecError
 
 if TYPE_CHECKING:
     from gator_nb.events import Status
-    from gator_nb.runner import Execution
+    from gator_nb.execution import Execution
     from gator_nb.terminal import LiveTree
 
 __all__ = ["main"]
@@ -207,7 +207,7 @@ def _check(spec_path: str) -> int:
 
 
 def _run(options: argparse.Namespace, argv: list[str]) -> int:
-    from gator_nb.runner import Execution
+    from gator_nb.execution import Execution
     from gator_nb.terminal import LineLog, LiveTree, summary_line
 
     execution = Execution(
@@ -273,7 +273,7 @@ async def _drive(execution: Execution, live: LiveTree | None) -> Status:
 
 
 def _runs(runs_dir: str | None) -> int:
-    from gator_nb.runner import runs_dir_of
+    from gator_nb.execution import runs_dir_of
     from gator_nb.state import format_duration
     from gator_nb.store import list_runs
 
