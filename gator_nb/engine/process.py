@@ -1,7 +1,7 @@
 """Run one leaf job: spawn its process group, stream its output, stop it, judge it.
 
-Owns launching (no shell), chunked pipe reading, reaping with rusage, the timeout and
-the SIGTERM -> grace -> SIGKILL escalation, and the job's outcome. Linux only (pidfd).
+Owns chunked pipe reading, reaping with rusage, the timeout and the SIGTERM -> grace ->
+SIGKILL escalation, and the job's outcome (spawn.py starts it). Linux only (pidfd).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,21 +17,15 @@ from dataclasses import dataclass
 from functools import cache
 from typing import IO, TYPE_CHECKING
 
-import psutil
-
 from gator_nb.engine.lines import Splitter
-from gator_nb.events import (
-    JobFinished,
-    JobOutput,
-    JobStarted,
-    LineBlock,
-    Message,
-    Severity,
-    Status,
-)
+from gator_nb.engine.output import Output
+from gator_nb.engine.peak import kernel_peak, lower_own_peak
+from gator_nb.engine.pgroup import running_members, wait_gone
+from gator_nb.engine.spawn import launch_problem, spawn
+from gator_nb.events import JobFinished, JobStarted, Severity, Status
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Mapping
 
     from gator_nb.engine.monitor import Monitor, TreeStats
     from gator_nb.events import Event
@@ -40,8 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["Launch", "run_job"]
 
 _CHUNK = 65536
-_BATCH_S = 0.1  # emit JobOutput at most this often...
-_BATCH_BYTES = 1 << 20  # ...unless this much output is pending
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,10 +63,10 @@ async def run_job(
     """
     job = _Job(launch, sink, monitor, clock)
     try:
-        job.tainted = _lower_own_peak()
-        proc = _spawn(launch)
+        job.tainted = lower_own_peak()
+        proc = spawn(launch)
     except (OSError, ValueError) as exc:
-        return job.launch_failed(_launch_problem(launch, exc))
+        return job.launch_failed(launch_problem(launch, exc))
     cancelled = False
     try:
         job.started(proc)
@@ -91,112 +82,9 @@ async def run_job(
     return finished
 
 
-def _spawn(launch: Launch) -> subprocess.Popen[bytes]:
-    if not launch.argv:
-        raise ValueError("empty command")
-    # Popen takes the vfork fast path (no preexec_fn); start_new_session makes
-    # the job a process group we can signal as a whole.
-    return subprocess.Popen(
-        launch.argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=launch.cwd,
-        env=launch.env,
-        start_new_session=True,
-        bufsize=0,
-        close_fds=True,
-    )
-
-
-def _launch_problem(launch: Launch, exc: OSError | ValueError) -> str:
-    """Say in one line why ``launch`` could not start."""
-    cwd, prog = launch.cwd, launch.argv[0] if launch.argv else ""
-    if isinstance(exc, ValueError):
-        return f"gator: cannot start {list(launch.argv)!r}: {exc}"
-    if not os.path.isdir(cwd):
-        what = "is not a directory" if os.path.exists(cwd) else "does not exist"
-        return f"gator: working directory {what}: {cwd!r}"
-    if exc.filename == cwd:
-        return f"gator: cannot enter working directory {cwd!r}: {exc.strerror}"
-    if isinstance(exc, PermissionError):
-        return f"gator: command is not executable: {prog!r} ({exc.strerror})"
-    if isinstance(exc, FileNotFoundError):
-        if os.sep in prog:
-            where = os.path.join(cwd, prog)
-            if os.path.exists(where):  # the file is there: its #! interpreter is not
-                return f"gator: cannot run {prog!r}: its interpreter was not found"
-            return f"gator: command not found: {prog!r} (no such file: {where!r})"
-        path = launch.env.get("PATH", os.defpath)
-        if shutil.which(prog, path=path) is not None:
-            return f"gator: cannot run {prog!r}: its interpreter was not found"
-        return f"gator: command not found: {prog!r} (searched PATH={path})"
-    return f"gator: cannot start {prog!r}: {exc.strerror or exc}"
-
-
 @cache
 def _hostname() -> str:
     return socket.gethostname()
-
-
-class _Output:
-    """Batches a job's line blocks into ``JobOutput`` events and counts messages."""
-
-    def __init__(self, job: str, sink: Callable[[Event], None], clock: Callable[[], float]) -> None:
-        self._job, self._sink, self._clock = job, sink, clock
-        self._pending: list[LineBlock] = []
-        self._pending_bytes = 0
-        self._timer: asyncio.TimerHandle | None = None
-        self.lines = 0  # one counter over stdout, stderr and gator's notes
-        self.warnings = 0
-        self.errors = 0
-        self.first_error = ""
-
-    def feed(self, splitter: Splitter, chunk: bytes) -> None:
-        self.add(splitter.feed(chunk, self._clock(), self.lines))
-
-    def end(self, splitter: Splitter) -> None:
-        self.add(splitter.flush(self._clock(), self.lines))
-
-    def note(self, severity: Severity, text: str) -> None:
-        """Add one of gator's own lines (stream "gator") to the job's log."""
-        message = Message(line_no=self.lines, severity=severity, text=text)
-        data = (text + "\n").encode()
-        block = LineBlock(
-            stream="gator",
-            time=self._clock(),
-            first_line=self.lines,
-            count=1,
-            data=data,
-            messages=(message,),
-        )
-        self.add(block)
-
-    def add(self, block: LineBlock | None) -> None:
-        if block is None:
-            return
-        self.lines += block.count
-        for message in block.messages:
-            if message.severity >= Severity.ERROR:
-                self.errors += 1
-                self.first_error = self.first_error or message.text
-            elif message.severity == Severity.WARNING:
-                self.warnings += 1
-        self._pending.append(block)
-        self._pending_bytes += len(block.data)
-        if self._pending_bytes > _BATCH_BYTES:
-            self.flush()
-        elif self._timer is None:
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(_BATCH_S, self.flush)
-
-    def flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._pending:
-            self._sink(JobOutput(job=self._job, blocks=tuple(self._pending)))
-            self._pending, self._pending_bytes = [], 0
 
 
 @dataclass(slots=True)
@@ -217,7 +105,7 @@ class _Job:
     ) -> None:
         self._launch, self._sink, self._monitor, self._clock = launch, sink, monitor, clock
         self._loop = asyncio.get_running_loop()
-        self._out = _Output(launch.job, sink, clock)
+        self._out = Output(launch.job, sink, clock)
         self._proc: subprocess.Popen[bytes] | None = None
         self._pid = 0
         self._pidfd = -1
@@ -385,9 +273,9 @@ class _Job:
         # Orphaned zombies keep the group alive until init reaps them, and a
         # process closes its files a moment before it becomes one: give what is
         # running the same grace as output holders before stopping it.
-        live = await asyncio.to_thread(_running_members, self._pid)
+        live = await asyncio.to_thread(running_members, self._pid)
         grace_s = self._launch.grace_s
-        if not live or await _wait_gone(live, grace_s):
+        if not live or await wait_gone(live, grace_s):
             return
         self._out.note(
             Severity.WARNING,
@@ -396,7 +284,7 @@ class _Job:
             " sent SIGTERM",
         )
         self._killpg(signal.SIGTERM)
-        if not await _wait_gone(live, grace_s) and self._killpg(signal.SIGKILL):
+        if not await wait_gone(live, grace_s) and self._killpg(signal.SIGKILL):
             self._out.note(
                 Severity.WARNING,
                 f"gator: left-over processes still running {grace_s:g} s after SIGTERM,"
@@ -454,7 +342,7 @@ class _Job:
             timed_out=self._timed_out,
             reason=reason,
             cpu_s=ru.ru_utime + ru.ru_stime if ru else 0.0,
-            peak_rss=max(_kernel_peak(ru, self.tainted), stats.peak_rss if stats else 0),
+            peak_rss=max(kernel_peak(ru, self.tainted), stats.peak_rss if stats else 0),
             warnings=self._out.warnings,
             errors=self._out.errors,
             first_error=self._out.first_error,
@@ -480,76 +368,3 @@ class _Job:
         if self._out.errors:
             return Status.FAILED, "error-in-log"
         return Status.PASSED, ""
-
-
-def _kernel_peak(ru: resource.struct_rusage | None, tainted: int) -> int:
-    """The kernel's high-water mark of the job's processes, when it can be trusted.
-
-    ru_maxrss (KiB) also covers the child between fork and exec, when it still shares
-    this engine's memory: a value up to ``tainted`` may be the engine's own peak, so
-    then only the sampled tree (the monitor) speaks for the job.
-    """
-    if ru is None:
-        return 0
-    peak = ru.ru_maxrss * 1024
-    return peak if peak > tainted else 0
-
-
-_TAINT_MARGIN = 4 << 20  # what the engine may allocate between the reset and the exec
-_clear_refs: list[int] = []  # the open /proc/self/clear_refs, once opened
-
-
-def _lower_own_peak() -> int:
-    """Reset this process's peak RSS to its current RSS; return the bound for the next child.
-
-    Without the reset, one big moment of the engine (or of a notebook kernel hosting it)
-    would hide every smaller job's kernel peak for the rest of the run.
-    """
-    try:
-        if not _clear_refs:
-            _clear_refs.append(os.open("/proc/self/clear_refs", os.O_WRONLY))
-        os.write(_clear_refs[0], b"5")  # 5: reset the peak RSS (proc(5))
-    except OSError:
-        pass  # not Linux, or not allowed: the bound is then the engine's lifetime peak
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 + _TAINT_MARGIN
-
-
-def _running_members(pgid: int) -> list[int]:
-    """Pids in process group ``pgid`` that are not zombies (blocking: reads /proc)."""
-    members = []
-    for pid in psutil.pids():
-        try:
-            if os.getpgid(pid) == pgid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                members.append(pid)
-        except (ProcessLookupError, psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return members
-
-
-async def _wait_gone(pids: Iterable[int], timeout_s: float) -> bool:
-    """Wait until every pid has exited (pidfds work for non-children too)."""
-    loop = asyncio.get_running_loop()
-    fds, waits = [], []
-    try:
-        for pid in pids:
-            try:
-                fd = os.pidfd_open(pid)
-            except ProcessLookupError:
-                continue
-            fds.append(fd)
-            gone: asyncio.Future[None] = loop.create_future()
-            loop.add_reader(fd, _resolve, gone)
-            waits.append(gone)
-        if not waits:
-            return True
-        _, pending = await asyncio.wait(waits, timeout=timeout_s)
-        return not pending
-    finally:
-        for fd in fds:
-            loop.remove_reader(fd)
-            os.close(fd)
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)

@@ -6,39 +6,24 @@ unknown tags never stop the walk: each problem is recorded and the walk goes on.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from yaml.nodes import Node as YamlNode
 
 from gator_nb.errors import Problem, SpecError
-from gator_nb.spec.model import (
-    Array,
-    Cores,
-    Dependency,
-    Group,
-    Job,
-    License,
-    Location,
-    Memory,
-    Node,
-    Resource,
-    Spec,
-)
+from gator_nb.spec.model import Array, Dependency, Group, Job, Location, Node, Spec
+from gator_nb.spec.nodes import STD, construct, describe, number, suggest
+from gator_nb.spec.resources import MEMORY_UNITS, RESOURCE_TAGS, parse_resources
 
 __all__ = ["ID_PATTERN", "MEMORY_UNITS", "load_spec", "suggest"]
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
-MEMORY_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 _NODE_TAGS = ("!Job", "!JobGroup", "!JobArray")
-_RESOURCE_TAGS = ("!Cores", "!Memory", "!License")
 _COMMON_KEYS = (
     "id",
     "ident",
@@ -55,14 +40,6 @@ _KEYS = {
     "!JobGroup": (*_COMMON_KEYS, "jobs"),
     "!JobArray": (*_COMMON_KEYS, "jobs", "repeats"),
 }
-_STD = "tag:yaml.org,2002:"
-_scalars = SafeConstructor()
-
-
-def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    """Return `` (did you mean 'x'?)`` for the closest choice, or an empty string."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def load_spec(
@@ -109,20 +86,6 @@ def _dependency_problems(spec: Spec) -> list[Problem]:
     except SpecError as exc:
         return exc.problems
     return []
-
-
-def _kind(node: YamlNode) -> str:
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    if node.tag == _STD + "null":
-        return "nothing (null)"
-    if node.tag == _STD + "bool":
-        return f"a boolean ({node.value})"
-    if node.tag in (_STD + "int", _STD + "float"):
-        return f"a number ({node.value})"
-    return f"a string '{node.value}'"
 
 
 class _Checker:
@@ -179,7 +142,7 @@ class _Checker:
         tag = ynode.tag
         if tag not in _NODE_TAGS:
             if tag.startswith("!"):
-                hint = suggest(tag, _NODE_TAGS + _RESOURCE_TAGS)
+                hint = suggest(tag, _NODE_TAGS + RESOURCE_TAGS)
                 self.problem(
                     ynode, path, f"unknown tag '{tag}'{hint}; expected !Job, !JobGroup or !JobArray"
                 )
@@ -188,11 +151,11 @@ class _Checker:
                     ynode,
                     path,
                     "expected a !Job, !JobGroup or !JobArray, "
-                    f"got an untagged {_kind(ynode)[2:]}{_tag_hint(ynode)}",
+                    f"got an untagged {describe(ynode)[2:]}{_tag_hint(ynode)}",
                 )
             return None
         if not isinstance(ynode, MappingNode):
-            self.problem(ynode, path, f"expected a mapping after {tag}, got {_kind(ynode)}")
+            self.problem(ynode, path, f"expected a mapping after {tag}, got {describe(ynode)}")
             return None
         fields = self.fields(ynode, path, tag)
         common = self.common(ynode, path, fields)
@@ -208,7 +171,7 @@ class _Checker:
         for key, value in ynode.value:
             name = key.value if isinstance(key, ScalarNode) else None
             if not isinstance(name, str):
-                self.problem(key, path, f"expected a key name, got {_kind(key)}")
+                self.problem(key, path, f"expected a key name, got {describe(key)}")
             elif name in fields:
                 self.problem(key, f"{path}.{name}", f"duplicate key '{name}'")
             elif name not in allowed:
@@ -234,7 +197,9 @@ class _Checker:
         if "env" in fields:
             common["env"] = self.env(fields["env"][1], f"{path}.env")
         if "resources" in fields:
-            common["resources"] = self.resources(fields["resources"][1], f"{path}.resources")
+            common["resources"] = parse_resources(
+                fields["resources"][1], f"{path}.resources", self.problem
+            )
         depends: list[Dependency] = []
         for kind in ("pass", "fail", "done"):
             if f"on_{kind}" in fields:
@@ -255,8 +220,8 @@ class _Checker:
             return "?"
         value = fields[key][1]
         where = f"{path}.{key}"
-        if not isinstance(value, ScalarNode) or value.tag == _STD + "null":
-            self.problem(value, where, f"expected a name, got {_kind(value)}")
+        if not isinstance(value, ScalarNode) or value.tag == STD + "null":
+            self.problem(value, where, f"expected a name, got {describe(value)}")
             return "?"
         if not ID_PATTERN.fullmatch(value.value):
             self.problem(
@@ -311,10 +276,10 @@ class _Checker:
             self.problem(ynode, path, "missing 'jobs' (a list of !Job, !JobGroup or !JobArray)")
             return None
         value = fields["jobs"][1]
-        if value.tag == _STD + "null":
+        if value.tag == STD + "null":
             return ()
         if not isinstance(value, SequenceNode):
-            self.problem(value, f"{path}.jobs", f"expected a list of jobs, got {_kind(value)}")
+            self.problem(value, f"{path}.jobs", f"expected a list of jobs, got {describe(value)}")
             return None
         jobs: list[Node] = []
         seen: dict[str, Location] = {}
@@ -337,46 +302,48 @@ class _Checker:
 
     def string(self, ynode: YamlNode, path: str, *, literal: bool = False) -> str | None:
         """A string or number; with ``literal`` any scalar as written (``command: true``)."""
-        textual = (_STD + "str", _STD + "int", _STD + "float")
+        textual = (STD + "str", STD + "int", STD + "float")
         if isinstance(ynode, ScalarNode) and (
-            ynode.tag in textual or (literal and ynode.tag == _STD + "bool")
+            ynode.tag in textual or (literal and ynode.tag == STD + "bool")
         ):
             return str(ynode.value)
-        self.problem(ynode, path, f"expected a string, got {_kind(ynode)}")
+        self.problem(ynode, path, f"expected a string, got {describe(ynode)}")
         return None
 
     def string_list(self, ynode: YamlNode, path: str, what: str) -> tuple[str, ...]:
         if not isinstance(ynode, SequenceNode):
-            self.problem(ynode, path, f"expected a list of {what}, got {_kind(ynode)}")
+            self.problem(ynode, path, f"expected a list of {what}, got {describe(ynode)}")
             return ()
         items = []
         for i, item in enumerate(ynode.value):
-            if isinstance(item, ScalarNode) and item.tag != _STD + "null":
+            if isinstance(item, ScalarNode) and item.tag != STD + "null":
                 items.append(str(item.value))  # as written: `yes` stays "yes", 1.0 stays "1.0"
             else:
                 self.problem(
-                    item, f"{path}[{i}]", f"expected a string or number, got {_kind(item)}"
+                    item, f"{path}[{i}]", f"expected a string or number, got {describe(item)}"
                 )
         return tuple(items)
 
     def env(self, ynode: YamlNode, path: str) -> dict[str, str]:
         if not isinstance(ynode, MappingNode):
             self.problem(
-                ynode, path, f"expected a mapping of variable names to strings, got {_kind(ynode)}"
+                ynode,
+                path,
+                f"expected a mapping of variable names to strings, got {describe(ynode)}",
             )
             return {}
         env: dict[str, str] = {}
         for key, value in ynode.value:
             name = key.value if isinstance(key, ScalarNode) else None
             if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-                self.problem(key, path, f"expected a variable name, got {_kind(key)}")
+                self.problem(key, path, f"expected a variable name, got {describe(key)}")
                 continue
             where = f"{path}.{name}"
-            if isinstance(value, ScalarNode) and value.tag == _STD + "bool":
+            if isinstance(value, ScalarNode) and value.tag == STD + "bool":
                 self.problem(
                     value, where, f"expected a string, got a boolean (quote it: '{value.value}')"
                 )
-            elif isinstance(value, ScalarNode) and value.tag == _STD + "null":
+            elif isinstance(value, ScalarNode) and value.tag == STD + "null":
                 self.problem(
                     value, where, "expected a string, got nothing (null); write '' for empty"
                 )
@@ -385,125 +352,34 @@ class _Checker:
         return env
 
     def timeout(self, ynode: YamlNode, path: str) -> float | None:
-        value = self.number(ynode)
+        value = number(ynode)
         if value is None or not value > 0 or math.isinf(value):
-            self.problem(ynode, path, f"expected a number of seconds > 0, got {_kind(ynode)}")
+            self.problem(ynode, path, f"expected a number of seconds > 0, got {describe(ynode)}")
             return None
         return value
 
     def repeats(self, ynode: YamlNode, path: str) -> int:
-        if isinstance(ynode, ScalarNode) and ynode.tag == _STD + "int":
-            value = _scalars.construct_object(ynode)
+        if isinstance(ynode, ScalarNode) and ynode.tag == STD + "int":
+            value = construct(ynode)
             if isinstance(value, int) and value >= 0:
                 return value
-        self.problem(ynode, path, f"expected an integer >= 0, got {_kind(ynode)}")
+        self.problem(ynode, path, f"expected an integer >= 0, got {describe(ynode)}")
         return 0
 
-    def number(self, ynode: YamlNode) -> float | None:
-        if isinstance(ynode, ScalarNode) and ynode.tag in (_STD + "int", _STD + "float"):
-            return float(_scalars.construct_object(ynode))
-        if isinstance(ynode, ScalarNode):  # quoted, or the scalar form of a tag: `!Cores 2`
-            try:
-                return float(ynode.value)
-            except ValueError:
-                return None
-        return None
-
     def depends(self, ynode: YamlNode, path: str, kind: str) -> list[Dependency]:
-        if isinstance(ynode, ScalarNode) and ynode.tag == _STD + "str":
+        if isinstance(ynode, ScalarNode) and ynode.tag == STD + "str":
             return [Dependency(kind=kind, name=ynode.value, at=self.at(ynode, path))]
         if not isinstance(ynode, SequenceNode):
-            self.problem(ynode, path, f"expected a list of job names, got {_kind(ynode)}")
+            self.problem(ynode, path, f"expected a list of job names, got {describe(ynode)}")
             return []
         found = []
         for i, item in enumerate(ynode.value):
             where = f"{path}[{i}]"
-            if isinstance(item, ScalarNode) and item.tag == _STD + "str" and item.value:
+            if isinstance(item, ScalarNode) and item.tag == STD + "str" and item.value:
                 found.append(Dependency(kind=kind, name=item.value, at=self.at(item, where)))
             else:
-                self.problem(item, where, f"expected a job name, got {_kind(item)}")
+                self.problem(item, where, f"expected a job name, got {describe(item)}")
         return found
-
-    # -- resources ---------------------------------------------------------------
-
-    def resources(self, ynode: YamlNode, path: str) -> tuple[Resource, ...]:
-        if not isinstance(ynode, SequenceNode):
-            self.problem(
-                ynode, path, f"expected a list of !Cores, !Memory or !License, got {_kind(ynode)}"
-            )
-            return ()
-        found: list[Resource] = []
-        for i, item in enumerate(ynode.value):
-            resource = self.resource(item, f"{path}[{i}]")
-            if resource is not None:
-                found.append(resource)
-        return tuple(found)
-
-    def resource(self, ynode: YamlNode, path: str) -> Resource | None:
-        makers: dict[str, Callable[[YamlNode, list[YamlNode], str], Resource | None]] = {
-            "!Cores": self.cores,
-            "!Memory": self.memory,
-            "!License": self.license,
-        }
-        if ynode.tag not in makers:
-            hint = suggest(ynode.tag, _RESOURCE_TAGS) if ynode.tag.startswith("!") else ""
-            got = f"tag '{ynode.tag}'{hint}" if ynode.tag.startswith("!") else _kind(ynode)
-            self.problem(ynode, path, f"expected !Cores, !Memory or !License, got {got}")
-            return None
-        if isinstance(ynode, SequenceNode):
-            values = list(ynode.value)
-        elif isinstance(ynode, ScalarNode):
-            values = [ynode] if ynode.value != "" else []
-        else:
-            self.problem(ynode, path, f"expected {ynode.tag} [...], got a mapping")
-            return None
-        return makers[ynode.tag](ynode, values, path)
-
-    def cores(self, ynode: YamlNode, values: list[YamlNode], path: str) -> Resource | None:
-        count = self.number(values[0]) if len(values) == 1 else None
-        if count is None or not count.is_integer() or count < 1:
-            self.problem(
-                ynode, path, f"!Cores expects [N] with N a whole number >= 1, got {_show(values)}"
-            )
-            return None
-        return Cores(count=int(count))
-
-    def memory(self, ynode: YamlNode, values: list[YamlNode], path: str) -> Resource | None:
-        if len(values) not in (1, 2):
-            self.problem(ynode, path, f"!Memory expects [N, UNIT], got {_show(values)}")
-            return None
-        size = self.number(values[0])
-        unit = (
-            str(values[1].value).upper()
-            if len(values) == 2 and isinstance(values[1], ScalarNode)
-            else "MB"
-        )
-        if size is None or not size > 0 or math.isinf(size):
-            self.problem(ynode, path, f"!Memory expects a size > 0, got {_show(values[:1])}")
-            return None
-        if unit not in MEMORY_UNITS:
-            got = values[1].value if isinstance(values[1], ScalarNode) else _kind(values[1])
-            self.problem(
-                values[1],
-                path,
-                f"!Memory: unknown unit '{got}'{suggest(unit, list(MEMORY_UNITS))}; "
-                f"expected one of {', '.join(MEMORY_UNITS)}",
-            )
-            return None
-        return Memory(size=int(size * MEMORY_UNITS[unit]))
-
-    def license(self, ynode: YamlNode, values: list[YamlNode], path: str) -> Resource | None:
-        name = values[0] if values else None
-        if not isinstance(name, ScalarNode) or name.tag != _STD + "str" or len(values) > 2:
-            self.problem(ynode, path, f"!License expects [NAME, N], got {_show(values)}")
-            return None
-        count = self.number(values[1]) if len(values) == 2 else 1.0
-        if count is None or not count.is_integer() or count < 1:
-            self.problem(
-                ynode, path, f"!License expects a whole count >= 1, got {_show(values[1:])}"
-            )
-            return None
-        return License(name=str(name.value), count=int(count))
 
 
 def _tag_hint(ynode: YamlNode) -> str:
@@ -512,8 +388,3 @@ def _tag_hint(ynode: YamlNode) -> str:
         if key in keys:
             return f" (write {tag} before it)"
     return ""
-
-
-def _show(values: list[YamlNode]) -> str:
-    shown = [str(v.value) if isinstance(v, ScalarNode) else _kind(v) for v in values]
-    return "[" + ", ".join(shown) + "]"

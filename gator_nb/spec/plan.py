@@ -6,15 +6,15 @@ of group instances that aggregates them. Every problem is collected before raisi
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gator_nb.errors import Problem, SpecError
-from gator_nb.spec.load import suggest
+from gator_nb.spec.cycles import find_cycles
+from gator_nb.spec.depends import Resolver
 from gator_nb.spec.model import (
     Array,
     Cores,
@@ -27,11 +27,11 @@ from gator_nb.spec.model import (
     Node,
     Spec,
 )
+from gator_nb.spec.subset import subset
 
 __all__ = ["Condition", "Plan", "PlannedGroup", "PlannedJob", "expand_vars", "plan", "subset"]
 
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*)|(\$))")
-_COMPONENT = re.compile(r"([A-Za-z0-9_-]+)(?:\[(\d+)\])?")
 # Known only once a run exists; `gator check` must not warn that they are unset.
 _RUN_TIME_VARS = frozenset({"GATOR_RUN_ID", "GATOR_RUN_DIR", "GATOR_JOB_DIR"})
 
@@ -184,17 +184,14 @@ class _Planner:
         self.run_id, self.run_dir = run_id, run_dir
         self.problems: list[Problem] = []
         self.warnings: dict[tuple[str, str], Problem] = {}
-        self.parent: dict[int, Node | None] = {}
-        self.spec_path: dict[int, str] = {}
         self.jobs: list[PlannedJob] = []
         self.groups: dict[str, PlannedGroup] = {}
         self.instances: dict[tuple[int, tuple[int, ...], int | None], str] = {}
         self.scopes: list[_Scope] = []  # parallel to self.jobs
-        self.resolved: dict[tuple[int, str], tuple[Node, dict[int, int], bool] | None] = {}
+        self.depends = Resolver(spec.root, self.problems)
 
     def build(self) -> Plan:
         root = self.spec.root
-        self.index_tree(root, None, "")
         base = dict(self.base_env)
         overlay = {"GATOR_SPEC_DIR": self.spec.directory}
         if self.run_id is not None:
@@ -203,9 +200,9 @@ class _Planner:
             overlay["GATOR_RUN_DIR"] = self.run_dir
         base.update(overlay)
         self.expand(root, None, _Scope(env=base, overlay=overlay, cwd=self.cwd))
-        edges = self.resolve_all(root)
+        edges = self.depends.resolve_all()
         self.finish_jobs()
-        self.find_cycles()
+        self.problems += find_cycles(self.waits())
         if self.problems:
             raise SpecError(self.problems)
         return Plan(
@@ -216,31 +213,6 @@ class _Planner:
             warnings=tuple(self.warnings.values()),
             edges=tuple(edges),
         )
-
-    # -- the spec tree -------------------------------------------------------------
-
-    def index_tree(self, node: Node, parent: Node | None, prefix: str) -> None:
-        self.parent[id(node)] = parent
-        path = f"{prefix}.{node.id}" if prefix else node.id
-        self.spec_path[id(node)] = path
-        if isinstance(node, Group):
-            for child in node.jobs:
-                self.index_tree(child, node, path)
-
-    def ancestors(self, node: Node) -> Iterator[Node]:
-        """The node's ancestors, nearest first."""
-        up = self.parent[id(node)]
-        while up is not None:
-            yield up
-            up = self.parent[id(up)]
-
-    def all_nodes(self) -> Iterator[Node]:
-        stack = [self.spec.root]
-        while stack:
-            node = stack.pop()
-            yield node
-            if isinstance(node, Group):
-                stack.extend(reversed(node.jobs))
 
     # -- expansion -----------------------------------------------------------------
 
@@ -398,244 +370,26 @@ class _Planner:
         )
         self.scopes.append(scope)
 
-    # -- dependencies --------------------------------------------------------------
-
-    def resolve_all(self, root: Node) -> list[tuple[str, str, str]]:
-        edges = []
-        for node in self.all_nodes():
-            for dep in node.depends:
-                found = self.resolve(node, dep)
-                if found is not None:
-                    edges.append((self.spec_path[id(node)], dep.kind, self.spec_path[id(found[0])]))
-        return edges
-
-    def resolve(self, node: Node, dep: Dependency) -> tuple[Node, dict[int, int], bool] | None:
-        key = (id(node), dep.name)
-        if key in self.resolved:
-            return self.resolved[key]
-        found = self.lookup(node, dep)
-        if found is not None and not self.check_target(node, dep, found[0]):
-            found = None
-        self.resolved[key] = found
-        return found
-
-    def fail(self, dep: Dependency, message: str) -> None:
-        at = dep.at
-        self.problems.append(
-            Problem(file=at.file, line=at.line, col=at.col, path=at.path, message=message)
-        )
-
-    def lookup(self, node: Node, dep: Dependency) -> tuple[Node, dict[int, int], bool] | None:
-        parts = [_COMPONENT.fullmatch(p) for p in dep.name.split(".")]
-        if not all(parts):
-            self.fail(
-                dep, f"expected a job name or dotted path like 'inner.say_hi', got '{dep.name}'"
-            )
-            return None
-        wanted = [(m.group(1), None if m.group(2) is None else int(m.group(2))) for m in parts if m]
-        parent = self.parent[id(node)]
-        if parent is not None and (hit := self.walk(parent, wanted)) is not None:
-            return self.indexed(dep, hit, wanted)
-        ids = [w for w, _ in wanted]
-        matches = []
-        for candidate in self.all_nodes():
-            chain = [candidate, *self.ancestors(candidate)][: len(ids)]
-            if [n.id for n in reversed(chain)] == ids:
-                matches.append(list(reversed(chain)))
-        if len(matches) == 1:
-            return self.indexed(dep, matches[0], wanted)
-        if matches:
-            names = ", ".join(self.spec_path[id(m[-1])] for m in matches)
-            self.fail(dep, f"'{dep.name}' is ambiguous: it names {names}; write more of the path")
-            return None
-        choices = sorted({n.id for n in self.all_nodes()} | set(self.spec_path.values()))
-        self.fail(dep, f"no job '{dep.name}'{suggest(dep.name, choices)}")
-        return None
-
-    def walk(self, parent: Node, wanted: list[tuple[str, int | None]]) -> list[Node] | None:
-        chain: list[Node] = []
-        here: Node = parent
-        for name, _ in wanted:
-            if not isinstance(here, Group):
-                return None
-            child = next((c for c in here.jobs if c.id == name), None)
-            if child is None:
-                return None
-            chain.append(child)
-            here = child
-        return chain
-
-    def indexed(
-        self, dep: Dependency, chain: list[Node], wanted: list[tuple[str, int | None]]
-    ) -> tuple[Node, dict[int, int], bool] | None:
-        fixed: dict[int, int] = {}
-        for node, (_, index) in zip(chain, wanted, strict=True):
-            if index is None:
-                continue
-            if not isinstance(node, Array):
-                self.fail(dep, f"'{node.id}[{index}]': '{node.id}' is not a !JobArray")
-                return None
-            if index >= node.repeats:
-                self.fail(
-                    dep,
-                    f"'{node.id}[{index}]': index out of range ({node.id} has "
-                    f"repeats: {node.repeats})",
-                )
-                return None
-            fixed[id(node)] = index
-        copy = wanted[-1][1] is not None
-        return chain[-1], fixed, copy
-
-    def check_target(self, node: Node, dep: Dependency, target: Node) -> bool:
-        if target is node:
-            self.fail(dep, f"'{dep.name}' is this {_word(node)} itself")
-        elif any(a is target for a in self.ancestors(node)):
-            self.fail(
-                dep, f"'{dep.name}' contains this {_word(node)}, so it can never finish first"
-            )
-        elif any(a is node for a in self.ancestors(target)):
-            self.fail(
-                dep, f"'{dep.name}' is inside this {_word(node)}, so it can never finish first"
-            )
-        else:
-            return True
-        return False
-
-    def targets(
-        self, target: Node, fixed: dict[int, int], copy: bool, indices: dict[int, int]
-    ) -> tuple[str, ...]:
-        arrays = [a for a in reversed(list(self.ancestors(target))) if isinstance(a, Array)]
-        choices: list[tuple[int, ...]] = []
-        for array in arrays:
-            if id(array) in fixed:
-                choices.append((fixed[id(array)],))
-            elif id(array) in indices:  # shared array: the same copy as the waiting job
-                choices.append((indices[id(array)],))
-            else:
-                assert isinstance(array, Array)
-                choices.append(tuple(range(array.repeats)))
-        last = fixed.get(id(target)) if copy else None
-        found = []
-        for combo in itertools.product(*choices):
-            path = self.instances.get((id(target), combo, last))
-            if path is not None:
-                found.append(path)
-        return tuple(found)
+    # -- dependencies and cycles --------------------------------------------------
 
     def finish_jobs(self) -> None:
         for i, scope in enumerate(self.scopes):
             indices = dict(scope.indices)
             conditions = []
             for dep, declared_by in scope.depends:
-                found = self.resolved.get((id(declared_by), dep.name))
-                if found is not None:
-                    targets = self.targets(*found, indices)
+                targets = self.depends.targets_of(dep, declared_by, indices, self.instances)
+                if targets is not None:
                     conditions.append(
                         Condition(kind=dep.kind, name=dep.name, targets=targets, at=dep.at)
                     )
             if conditions:
                 self.jobs[i] = replace(self.jobs[i], conditions=tuple(conditions))
 
-    # -- cycles --------------------------------------------------------------------
-
-    def find_cycles(self) -> None:
-        """Report each distinct cycle of waits (containment counts: a group waits for its jobs)."""
+    def waits(self) -> dict[str, list[tuple[str, Location | None]]]:
+        """The wait graph: groups wait for their children, jobs for their targets."""
         out: dict[str, list[tuple[str, Location | None]]] = {}
         for group in self.groups.values():
             out[group.path] = [(child, None) for child in group.children]
         for job in self.jobs:
             out[job.path] = [(t, c.at) for c in job.conditions for t in c.targets]
-        state: dict[str, int] = {}
-        reported: set[str] = set()
-        for start in out:
-            if state.get(start):
-                continue
-            stack: list[tuple[str, Iterator[tuple[str, Location | None]]]] = [
-                (start, iter(out[start]))
-            ]
-            trail: list[tuple[str, Location | None]] = [(start, None)]
-            state[start] = 1
-            while stack:
-                vertex, edges = stack[-1]
-                step = next(edges, None)
-                if step is None:
-                    state[vertex] = 2
-                    stack.pop()
-                    trail.pop()
-                    continue
-                nxt, at = step
-                if state.get(nxt) == 1:
-                    self.report_cycle(trail, nxt, at, reported)
-                elif not state.get(nxt):
-                    state[nxt] = 1
-                    stack.append((nxt, iter(out[nxt])))
-                    trail.append((nxt, at))
-
-    def report_cycle(
-        self,
-        trail: list[tuple[str, Location | None]],
-        back_to: str,
-        closing: Location | None,
-        reported: set[str],
-    ) -> None:
-        start = next(i for i, (v, _) in enumerate(trail) if v == back_to)
-        loop = trail[start:]
-        paths = [v for v, _ in loop] + [back_to]
-        signature = " -> ".join(sorted({re.sub(r"\[\d+\]", "", p) for p in paths}))
-        if signature in reported:
-            return
-        reported.add(signature)
-        at = closing or next(a for _, a in reversed(loop) if a is not None)
-        shown = " -> ".join(paths)
-        self.problems.append(
-            Problem(
-                file=at.file,
-                line=at.line,
-                col=at.col,
-                path=at.path,
-                message=f"dependency cycle: {shown}",
-            )
-        )
-
-
-def _word(node: Node) -> str:
-    return "job" if isinstance(node, Job) else "group"
-
-
-def subset(planned: Plan, keep: Collection[str]) -> Plan:
-    """``planned`` restricted to the jobs in ``keep`` (for reruns).
-
-    Groups keep only the jobs that remain. A dependency on jobs that were all left out
-    is dropped: they are not rerun, so their earlier outcome stands and the condition
-    was already decided in the run being repeated.
-    """
-    wanted = set(keep)
-    jobs = [job for job in planned.jobs if job.path in wanted]
-    paths = {job.path for job in jobs}
-    spans: dict[str, list[int]] = {}
-    for index, job in enumerate(jobs):
-        up = job.group
-        while up is not None:
-            span = spans.setdefault(up, [index, index + 1])
-            span[1] = index + 1
-            up = planned.groups[up].parent
-    groups = {
-        path: replace(
-            group,
-            first=spans[path][0],
-            end=spans[path][1],
-            children=tuple(c for c in group.children if c in spans or c in paths),
-        )
-        for path, group in planned.groups.items()
-        if path in spans
-    }
-    kept = paths | set(groups)
-    renumbered = []
-    for index, job in enumerate(jobs):
-        conditions = []
-        for condition in job.conditions:
-            targets = tuple(t for t in condition.targets if t in kept)
-            if targets:
-                conditions.append(replace(condition, targets=targets))
-        renumbered.append(replace(job, index=index, conditions=tuple(conditions)))
-    return replace(planned, jobs=tuple(renumbered), groups=groups)
+        return out

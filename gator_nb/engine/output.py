@@ -1,0 +1,81 @@
+"""A job's output on its way to the sink: line blocks batched into ``JobOutput`` events
+(at most every 0.1 s, or sooner past 1 MiB) and its lines, warnings and errors counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from gator_nb.events import JobOutput, LineBlock, Message, Severity
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from gator_nb.engine.lines import Splitter
+    from gator_nb.events import Event
+
+__all__ = ["Output"]
+
+_BATCH_S = 0.1  # emit JobOutput at most this often...
+_BATCH_BYTES = 1 << 20  # ...unless this much output is pending
+
+
+class Output:
+    """Batches a job's line blocks into ``JobOutput`` events and counts messages."""
+
+    def __init__(self, job: str, sink: Callable[[Event], None], clock: Callable[[], float]) -> None:
+        self._job, self._sink, self._clock = job, sink, clock
+        self._pending: list[LineBlock] = []
+        self._pending_bytes = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self.lines = 0  # one counter over stdout, stderr and gator's notes
+        self.warnings = 0
+        self.errors = 0
+        self.first_error = ""
+
+    def feed(self, splitter: Splitter, chunk: bytes) -> None:
+        self.add(splitter.feed(chunk, self._clock(), self.lines))
+
+    def end(self, splitter: Splitter) -> None:
+        self.add(splitter.flush(self._clock(), self.lines))
+
+    def note(self, severity: Severity, text: str) -> None:
+        """Add one of gator's own lines (stream "gator") to the job's log."""
+        message = Message(line_no=self.lines, severity=severity, text=text)
+        data = (text + "\n").encode()
+        block = LineBlock(
+            stream="gator",
+            time=self._clock(),
+            first_line=self.lines,
+            count=1,
+            data=data,
+            messages=(message,),
+        )
+        self.add(block)
+
+    def add(self, block: LineBlock | None) -> None:
+        if block is None:
+            return
+        self.lines += block.count
+        for message in block.messages:
+            if message.severity >= Severity.ERROR:
+                self.errors += 1
+                self.first_error = self.first_error or message.text
+            elif message.severity == Severity.WARNING:
+                self.warnings += 1
+        self._pending.append(block)
+        self._pending_bytes += len(block.data)
+        if self._pending_bytes > _BATCH_BYTES:
+            self.flush()
+        elif self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(_BATCH_S, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:
+            self._sink(JobOutput(job=self._job, blocks=tuple(self._pending)))
+            self._pending, self._pending_bytes = [], 0
