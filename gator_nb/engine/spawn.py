@@ -4,6 +4,7 @@ stdout and stderr; and, when it cannot start, saying why in one line.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ def spawn(launch: Launch) -> subprocess.Popen[bytes]:
     # the job a process group we can signal as a whole.
     return subprocess.Popen(
         launch.argv,
+        executable=_executable(launch.argv[0], launch.env.get("PATH", os.defpath)),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -32,6 +34,19 @@ def spawn(launch: Launch) -> subprocess.Popen[bytes]:
         bufsize=0,
         close_fds=True,
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _executable(program: str, path: str) -> str | None:
+    """The program's absolute path, found once per PATH rather than by Popen per job.
+
+    None leaves the search to Popen: for names with a directory part, for a PATH with
+    relative entries (they depend on each job's cwd), and when nothing is found (Popen
+    then raises the error that ``launch_problem`` explains).
+    """
+    if os.sep in program or any(not os.path.isabs(d) for d in path.split(os.pathsep) if d):
+        return None
+    return shutil.which(program, path=path)
 
 
 def launch_problem(launch: Launch, exc: OSError | ValueError) -> str:
