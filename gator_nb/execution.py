@@ -162,7 +162,11 @@ class Execution:
         sampling = asyncio.create_task(monitor.run(), name="gator-monitor")
         try:
             async with open_backend(
-                self.backend, monitor=monitor, limits=self.limits, scheduler=self.scheduler
+                self.backend,
+                monitor=monitor,
+                limits=self.limits,
+                scheduler=self.scheduler,
+                plan=self.plan,
             ) as backend:
                 self.status = await run_plan(
                     self.plan, self.sink, backend, limits=self.limits, base_env=self.base_env

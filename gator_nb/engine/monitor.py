@@ -78,6 +78,11 @@ class Monitor:
         self._lock = threading.Lock()
         self._wake: asyncio.Event | None = None
 
+    @property
+    def interval_s(self) -> float:
+        """Seconds between sweeps."""
+        return self._interval_s
+
     def add(self, job: str, pid: int) -> None:
         """Start sampling ``job``, whose process tree is rooted at ``pid``."""
         with self._lock:

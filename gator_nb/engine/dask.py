@@ -1,0 +1,492 @@
+"""The Dask backend, engine side: submit jobs, relay their live events, handle failures.
+
+Owns :class:`DaskBackend` (resources, licence semaphores, lost workers or scheduler,
+cancellation) and :func:`open_dask`; what runs on the workers is in ``dask_worker``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import math
+import os
+import pickle
+import random
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gator_nb.engine.dask_worker import (
+    Reply,
+    Request,
+    cancel_jobs,
+    execute,
+    forget_run,
+    import_distributed,
+)
+from gator_nb.engine.process import Launch
+from gator_nb.engine.schedule import Limits
+from gator_nb.errors import LaunchError
+from gator_nb.events import (
+    Event,
+    JobFinished,
+    JobOutput,
+    JobSampled,
+    LineBlock,
+    Message,
+    Severity,
+    Status,
+)
+from gator_nb.spec.plan import Plan, PlannedJob
+
+__all__ = ["CORES", "MEMORY", "DaskBackend", "open_dask"]
+
+CORES = "CORES"  # Dask worker resource that `!Cores` asks for, when workers declare it
+MEMORY = "MEMORY"  # ... and `!Memory`, in bytes
+_CATCH_UP_S = 5.0  # wait this long for a job's live batches once its reply is in
+_RESOURCES_S = 2.0  # how stale the engine's view of the workers' resources may get
+_SEAT_WAIT_S = 1.0  # a job needing several seats of a licence gives them back after this
+_MAX_LOCAL_WORKERS = 8
+
+Sink = Callable[[Event], None]
+
+
+@dataclass(slots=True)
+class _Channel:
+    """One submitted job as the engine sees it: its events, delivered in order."""
+
+    job: str
+    sink: Sink
+    received: int = 0  # batches delivered from the queue
+    want: int | None = None
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
+    lost: str | None = None  # the worker that died under this job
+    finished: bool = False
+    lines: int = 0
+    warnings: int = 0
+    errors: int = 0
+    first_error: str = ""
+    peak_rss: int = 0
+
+    def batch(self, events: Iterable[Event]) -> None:
+        self.deliver(events)
+        self.received += 1
+        if self.want is not None and self.received >= self.want:
+            self.caught_up.set()
+
+    def deliver(self, events: Iterable[Event]) -> None:
+        for event in events:
+            if isinstance(event, JobOutput):
+                for block in event.blocks:
+                    self._count(block)
+            elif isinstance(event, JobSampled):
+                self.peak_rss = max(self.peak_rss, event.rss)
+            elif isinstance(event, JobFinished):
+                self.finished = True
+            self.sink(event)
+
+    def _count(self, block: LineBlock) -> None:
+        self.lines = max(self.lines, block.first_line + block.count)
+        for message in block.messages:
+            if message.severity >= Severity.ERROR:
+                self.errors += 1
+                self.first_error = self.first_error or message.text
+            elif message.severity == Severity.WARNING:
+                self.warnings += 1
+
+    def end(self, status: Status, reason: str, text: str = "") -> JobFinished:
+        """Finish the job from the engine's side, with a line saying why (if ``text``)."""
+        now = time.time()
+        if text:
+            severity = Severity.ERROR if status == Status.FAILED else Severity.WARNING
+            note = Message(line_no=self.lines, severity=severity, text=text)
+            data = (text + "\n").encode()
+            block = LineBlock(
+                stream="gator", time=now, first_line=self.lines, count=1, data=data,
+                messages=(note,),
+            )  # fmt: skip
+            self.deliver([JobOutput(job=self.job, blocks=(block,))])
+        finished = JobFinished(
+            job=self.job,
+            time=now,
+            status=status,
+            reason=reason,
+            peak_rss=self.peak_rss,
+            warnings=self.warnings,
+            errors=self.errors,
+            first_error=self.first_error,
+            lines=self.lines,
+        )
+        self.deliver([finished])
+        return finished
+
+
+class _Licenses:
+    """One ``distributed.Semaphore`` per limited licence, shared by every run on the cluster."""
+
+    def __init__(self, client: Any, limits: Mapping[str, int]) -> None:
+        self._client, self._limits = client, limits
+        self._semaphores: dict[str, Any] = {}
+
+    async def take(self, wants: Iterable[tuple[str, int]]) -> list[Any]:
+        """Acquire every seat ``wants`` needs; returns one semaphore per seat held."""
+        held: list[Any] = []
+        try:
+            # One order for every run, so that two runs never hold each other's licence.
+            for name, count in sorted(wants):
+                limit = self._limits.get(name)
+                if limit is not None:
+                    held += await self._seats(await self._semaphore(name), min(count, limit))
+        except BaseException:
+            await self.give(held)
+            raise
+        return held
+
+    async def give(self, held: list[Any]) -> None:
+        for semaphore in held:
+            with contextlib.suppress(OSError, RuntimeError):
+                await semaphore.release()
+
+    def close(self) -> None:
+        for semaphore in self._semaphores.values():
+            refresh = getattr(semaphore, "refresh_callback", None)  # absent without lease timeouts
+            if refresh is not None:
+                refresh.stop()
+
+    async def _semaphore(self, name: str) -> Any:
+        semaphore = self._semaphores.get(name)
+        if semaphore is None:
+            semaphore = self._semaphores[name] = import_distributed().Semaphore(
+                max_leases=self._limits[name],
+                name=f"gator-license-{name}",
+                scheduler_rpc=self._client.scheduler,
+                loop=self._client.loop,
+            )
+        try:
+            await semaphore
+        except ValueError as exc:  # registered before with another number of seats
+            raise LaunchError(
+                f"licence {name!r}: another run on this Dask cluster uses a different"
+                f" seat count ({exc})"
+            ) from None
+        return semaphore
+
+    async def _seats(self, semaphore: Any, count: int) -> list[Any]:
+        while True:
+            await semaphore.acquire()
+            got = 1
+            while got < count and await semaphore.acquire(timeout=_SEAT_WAIT_S):
+                got += 1
+            if got == count:
+                return [semaphore] * count
+            # Holding some seats while waiting for more could deadlock two runs.
+            await self.give([semaphore] * got)
+            await asyncio.sleep(random.uniform(0, _SEAT_WAIT_S))
+
+
+class DaskBackend:
+    """Runs each leaf job as a Dask task; the engine's :class:`Backend` for ``dask``.
+
+    Dependencies, ``--parallel`` and the per-run budgets stay in the engine; this adds
+    Dask resources for ``!Cores``/``!Memory`` and cluster-wide licence semaphores.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        limits: Limits | None = None,
+        sample_interval_s: float = 1.0,
+        plan: Plan | None = None,
+    ) -> None:
+        self._dd = import_distributed()
+        self._client = client
+        self._limits = limits or Limits()
+        self._sample_interval_s = sample_interval_s
+        self._jobs: dict[str, PlannedJob] = {j.path: j for j in plan.jobs} if plan else {}
+        self._prefix = f"gator-{secrets.token_hex(4)}-"
+        self._queue_name = self._prefix + "events"
+        self._queue: Any = None
+        self._channels: dict[str, _Channel] = {}
+        self._futures: dict[str, Any] = {}
+        self._licenses = _Licenses(client, self._limits.licenses)
+        self._cancelling: set[str] = set()
+        self._declared: dict[str, float] = {}
+        self._declared_at = -math.inf
+        self._listener: asyncio.Task[None] | None = None
+        self._stop_s = 4 * self._limits.grace_s + 5.0
+        self.lost: str | None = None  # why the scheduler is gone, once it is
+        self.lost_jobs = 0  # jobs that failed because of it
+
+    async def start(self) -> None:
+        """Open the run's event queue and start listening to it and to worker losses."""
+        self._queue = await self._dd.Queue(self._queue_name, client=self._client)
+        self._client.subscribe_topic("all", self._on_event)
+        self._listener = asyncio.create_task(self._listen(), name="gator-dask-events")
+        await self._refresh_resources()
+
+    async def close(self) -> None:
+        """Stop listening and drop what workers kept for this run."""
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+        self._licenses.close()
+        if self.lost is None and self._client.status == "running":
+            self._client.unsubscribe_topic("all")
+            self._queue.close()
+            with contextlib.suppress(OSError, TimeoutError):
+                await self._client.run(forget_run, self._prefix, on_error="ignore")
+
+    async def run(self, launch: Launch, sink: Sink) -> JobFinished:
+        """Run ``launch`` on a worker; its events reach ``sink`` while it runs."""
+        channel = _Channel(launch.job, sink)
+        try:
+            return await self._run(launch, channel)
+        except asyncio.CancelledError:  # wherever it was: waiting for a licence, running
+            if not channel.finished:
+                channel.end(Status.CANCELLED, "cancelled")
+            raise
+
+    async def _run(self, launch: Launch, channel: _Channel) -> JobFinished:
+        if self.lost is not None:
+            return self._scheduler_lost(channel)
+        planned = self._jobs.get(launch.job)
+        try:
+            held = await self._licenses.take(planned.licenses if planned else ())
+        except LaunchError as exc:
+            return channel.end(Status.FAILED, "license", f"gator: {exc}")
+        try:
+            return await self._submit(launch, channel, planned)
+        finally:
+            await self._licenses.give(held)
+
+    async def _submit(
+        self, launch: Launch, channel: _Channel, planned: PlannedJob | None
+    ) -> JobFinished:
+        key = self._prefix + launch.job
+        request = Request(
+            launch=launch,
+            key=key,
+            queue=self._queue_name,
+            sample_interval_s=self._sample_interval_s,
+        )
+        self._channels[key] = channel
+        try:
+            future = self._futures[key] = self._client.submit(
+                execute, request, key=key, pure=False, resources=await self._resources(planned)
+            )
+            try:
+                reply = await future
+            except asyncio.CancelledError:  # the engine cancelled the job
+                await self._stop(key, future, channel)
+                raise
+            except concurrent.futures.CancelledError as exc:  # Dask cancelled the future
+                return self._vanished(channel, exc)
+            except self._dd.KilledWorker as exc:  # allowed_failures=0, or a worker per try
+                channel.lost = getattr(exc.last_worker, "address", "?")
+                return self._vanished(channel, exc)
+            return await self._finish(channel, reply)
+        finally:
+            self._channels.pop(key, None)
+            self._futures.pop(key, None)
+
+    async def _finish(
+        self, channel: _Channel, reply: Reply, *, stopping: bool = False
+    ) -> JobFinished:
+        """Deliver a reply's events after every live batch sent before it."""
+        if channel.received < reply.sent:
+            channel.want = reply.sent
+            # A batch lost on the way must not hang the run: the reply still ends the job.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_CATCH_UP_S):
+                    await channel.caught_up.wait()
+        finished = reply.events[-1] if reply.events else None
+        if not isinstance(finished, JobFinished):
+            channel.deliver(reply.events)
+            return channel.end(Status.FAILED, "internal", "gator: the worker sent no result")
+        if reply.shut_down and not stopping:
+            # Stopped because its worker shut down, not because the run was cancelled.
+            channel.deliver(reply.events[:-1])
+            text = f"gator: the Dask worker {reply.shut_down} shut down while running this job"
+            return channel.end(Status.FAILED, "worker-lost", text)
+        channel.deliver(reply.events)
+        return finished
+
+    def _vanished(self, channel: _Channel, exc: BaseException) -> JobFinished:
+        if channel.lost is not None:
+            text = f"gator: the Dask worker {channel.lost} running this job was lost"
+            return channel.end(Status.FAILED, "worker-lost", text)
+        if getattr(exc, "reason", "") == "scheduler-connection-lost" or (
+            self._client.status != "running"
+        ):
+            self.lost = self.lost or (
+                f"lost the connection to the Dask scheduler at {self._client.scheduler.address}"
+            )
+            return self._scheduler_lost(channel)
+        return channel.end(Status.FAILED, "dask-cancelled", f"gator: Dask cancelled the job: {exc}")
+
+    def _scheduler_lost(self, channel: _Channel) -> JobFinished:
+        self.lost_jobs += 1
+        return channel.end(Status.FAILED, "scheduler-lost", f"gator: {self.lost}")
+
+    async def _stop(self, key: str, future: Any, channel: _Channel) -> None:
+        """The engine cancelled this job: stop it on its worker, pass on what it said."""
+        waiter = asyncio.ensure_future(_result(future))
+        try:
+            await self._cancel_remote([key])
+            await asyncio.wait((waiter,), timeout=self._stop_s)
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                await self._finish(channel, waiter.result(), stopping=True)
+        finally:
+            waiter.cancel()
+            if not channel.finished:
+                # Dropping the future releases it: a task that never started never will.
+                text = "gator: cancelled; the Dask worker did not confirm that the job stopped"
+                channel.end(Status.CANCELLED, "cancelled", text)
+
+    async def _cancel_remote(self, keys: Iterable[str]) -> None:
+        """Tell every worker to stop these jobs (or never start them)."""
+        self._cancelling.update(keys)
+        await asyncio.sleep(0)  # jobs cancelled in the same turn share one broadcast
+        if not self._cancelling:
+            return
+        keys, self._cancelling = sorted(self._cancelling), set()
+        with contextlib.suppress(OSError, TimeoutError):
+            await self._client.run(cancel_jobs, keys, on_error="ignore")
+
+    async def _on_event(self, event: tuple[float, Any]) -> None:
+        """Scheduler events: a worker that leaves takes its running jobs with it."""
+        msg = event[1]
+        if not isinstance(msg, dict) or msg.get("action") != "remove-worker":
+            return
+        keys = [
+            key
+            for key in (*msg.get("processing-tasks", ()), *msg.get("lost-computed-tasks", ()))
+            if key in self._futures
+        ]
+        for key in keys:
+            self._channels[key].lost = str(msg.get("worker", "?"))
+        if keys:
+            futures = [self._futures[key] for key in keys]
+            await self._client.cancel(futures, reason="worker-lost")
+            # Dask may already have restarted a task elsewhere: no second copy of the job.
+            await self._cancel_remote(keys)
+
+    async def _listen(self) -> None:
+        """Hand live event batches from the workers to their jobs' sinks."""
+        try:
+            while True:
+                items = [await self._queue.get()]
+                items += await self._queue.get(batch=True)
+                for key, blob in items:
+                    channel = self._channels.get(key)
+                    if channel is not None:  # else it ended already (lost or cancelled)
+                        channel.batch(pickle.loads(blob))
+        except (OSError, TimeoutError):  # CommClosedError is an OSError
+            address = self._client.scheduler.address
+            self.lost = self.lost or f"lost the connection to the Dask scheduler at {address}"
+
+    async def _resources(self, planned: PlannedJob | None) -> dict[str, float] | None:
+        """Dask resources for a job, only for those the workers declare."""
+        if time.monotonic() - self._declared_at > _RESOURCES_S:
+            await self._refresh_resources()
+        cores, memory = (planned.cores, planned.memory) if planned else (1, None)
+        wanted: dict[str, float] = {}
+        # Clamped to the biggest worker, as the engine clamps to its budget: a request
+        # no worker can meet would wait forever.
+        if CORES in self._declared:
+            wanted[CORES] = min(cores, self._declared[CORES])
+        if memory and MEMORY in self._declared:
+            wanted[MEMORY] = min(memory, self._declared[MEMORY])
+        return wanted or None
+
+    async def _refresh_resources(self) -> None:
+        self._declared_at = time.monotonic()  # one refresh at a time; others use the last
+        try:
+            info = await self._client.scheduler.identity(n_workers=-1)
+        except (OSError, TimeoutError):
+            return
+        declared: dict[str, float] = {}
+        for worker in info.get("workers", {}).values():
+            for name, amount in (worker.get("resources") or {}).items():
+                declared[name] = max(declared.get(name, 0.0), float(amount))
+        self._declared = declared
+
+
+async def _result(future: Any) -> Any:
+    return await future
+
+
+@contextlib.asynccontextmanager
+async def open_dask(
+    scheduler: Any = None,
+    *,
+    limits: Limits | None = None,
+    sample_interval_s: float = 1.0,
+    plan: Plan | None = None,
+) -> AsyncIterator[DaskBackend]:
+    """A :class:`DaskBackend` connected to ``scheduler``, closed (with its cluster) after.
+
+    ``scheduler`` is an address (``tcp://host:8786``), a ``distributed.Client``, a
+    cluster object (anything with ``scheduler_address``, e.g. a dask-jobqueue
+    ``SLURMCluster``), or None to start a ``LocalCluster`` sized to this machine.
+
+    Raises:
+        LaunchError: the scheduler cannot be reached, or was lost while jobs ran.
+    """
+    dd = import_distributed()
+    limits = limits or Limits()
+    async with contextlib.AsyncExitStack() as stack:
+        if scheduler is None:
+            address, security = await _local_cluster(dd, stack, limits), None
+        else:
+            address, security = _address_of(dd, scheduler)
+        try:
+            client = await dd.Client(
+                address, asynchronous=True, security=security, set_as_default=False
+            )
+        except (OSError, TimeoutError) as exc:
+            raise LaunchError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        stack.push_async_callback(client.close)
+        backend = DaskBackend(client, limits=limits, sample_interval_s=sample_interval_s, plan=plan)
+        await backend.start()
+        try:
+            yield backend
+        finally:
+            await backend.close()
+    if backend.lost is not None and backend.lost_jobs:
+        raise LaunchError(f"{backend.lost}: {backend.lost_jobs} job(s) failed with it")
+
+
+def _address_of(dd: Any, scheduler: Any) -> tuple[str, Any]:
+    if isinstance(scheduler, str):
+        return scheduler, None
+    if isinstance(scheduler, dd.Client):
+        return scheduler.scheduler.address, scheduler.security
+    address = getattr(scheduler, "scheduler_address", None)
+    if isinstance(address, str):
+        return address, getattr(scheduler, "security", None)
+    raise LaunchError(
+        "scheduler must be an address, a distributed.Client or a Dask cluster,"
+        f" not {type(scheduler).__name__}"
+    )
+
+
+async def _local_cluster(dd: Any, stack: contextlib.AsyncExitStack, limits: Limits) -> str:
+    """A LocalCluster for this run: a worker process per core, threads for --parallel."""
+    workers = max(1, min(os.cpu_count() or 1, limits.parallel, _MAX_LOCAL_WORKERS))
+    cluster = await dd.LocalCluster(
+        n_workers=workers,
+        threads_per_worker=-(-limits.parallel // workers),
+        processes=True,
+        asynchronous=True,
+        dashboard_address="127.0.0.1:0",  # not 8787: two runs at once would clash
+        memory_limit=0,  # the nanny watches only the worker process, not the jobs
+        scheduler_kwargs={"allowed_failures": 0},  # a lost job fails, never reruns
+    )
+    stack.push_async_callback(cluster.close)
+    address: str = cluster.scheduler_address
+    return address
