@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv test lint demo lab docs bench clean
+.PHONY: all venv test lint browser demo lab docs bench clean
 
 all: test
 
@@ -21,8 +21,19 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest -q
+
+# The notebook browser test drives Debian's chromium. Install it when it is missing
+# (quick no-op when present); if it cannot be had, that one test skips and says why.
+browser:
+	@test -x /usr/bin/chromium || command -v apt-get >/dev/null || \
+	  echo "WARNING: no /usr/bin/chromium and no apt-get: the browser test will be skipped" >&2
+	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || \
+	  { echo "installing chromium for the browser test (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	    >/dev/null; } || \
+	  echo "WARNING: could not install chromium: the browser test will be skipped" >&2
 
 demo: $(STAMP)
 	$(BIN)/gator run examples/regression.yaml --parallel 2; \
@@ -40,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/load.py
 	$(BIN)/python benchmarks/bench_lines.py
 	$(BIN)/python benchmarks/bench_store.py
+	$(BIN)/python benchmarks/bench_dask.py
 
 clean:
 	rm -rf $(VENV) site gator-runs .pytest_cache .mypy_cache .ruff_cache

@@ -127,11 +127,12 @@ class Run:
         if self._execution is not None:
             return self._execution.state
         with self._reader() as reader:
+            rows = reader.jobs()
             state = RunState(
-                ((r["job"], r["group"] or None) for r in reader.jobs()),
+                ((r["job"], r["group"] or None) for r in rows),
                 ((g["path"], g["parent"], g["kind"]) for g in reader.groups()),
             )
-            for row in reader.jobs():
+            for row in rows:
                 state.finish_row(row)
             info = reader.run_info()
         state.status = Status(info["status"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -105,14 +106,28 @@ def test_run_in_the_background_and_cancel(tmp_path: Path, write_spec) -> None:
     run._execution.listeners.append(lambda e: up.set() if isinstance(e, JobOutput) else None)
     assert up.wait(20)
     assert run.status == "running"
-    pids = psutil.Process().children(recursive=True)
     run.cancel()
     assert run.wait(10) == "cancelled"
-    assert set(run.jobs["status"]) == {"cancelled"}
-    assert not [p for p in pids if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    jobs = run.jobs
+    assert set(jobs["status"]) == {"cancelled"}
+    groups = {int(pid) for pid in jobs["pid"].dropna() if pid}  # each job leads its group
+    assert len(groups) >= 1
+    assert _alive_in(groups) == []
     again = gn.load(run.id, runs_dir=tmp_path / "runs")
     assert again.status == "cancelled"
     assert again.wait(0) == "cancelled"
+
+
+def _alive_in(groups: set[int]) -> list[int]:
+    """Processes still running (not zombies) in any of the process groups."""
+    alive = []
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(proc.pid) in groups and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                alive.append(proc.pid)
+        except ProcessLookupError:
+            continue
+    return alive
 
 
 def test_load_finds_runs_by_prefix_latest_and_path(tmp_path: Path, write_spec) -> None:

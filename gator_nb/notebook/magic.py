@@ -1,12 +1,129 @@
-"""The ``%gator`` line and cell magics."""
+"""The ``%gator`` line magic and ``%%gator`` cell magic: start a run, show it, return it.
+
+``%gator SPEC [options]`` runs a spec file; ``%%gator [options]`` runs the YAML in the cell.
+Both return the ``Run`` at once; only ``--wait`` blocks, on ``Run.wait()``, while the engine's
+own thread keeps jobs and the view going. Bad specs and options raise ``UsageError``, which
+IPython shows as one short message without a traceback.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-__all__ = ["register"]
+from IPython.core import magic_arguments
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+
+from gator_nb.errors import GatorError, SpecError
+
+if TYPE_CHECKING:
+    from gator_nb.runner import Run
+    from gator_nb.spec import Spec
+
+__all__ = ["GatorMagics", "register", "spec_problems"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_ARGUMENTS: Any = magic_arguments  # untyped upstream; reached through Any for mypy --strict
+_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("spec",), {"nargs": "?", "help": "spec file (line magic); none for %%%%gator"}),
+    (("--parallel", "-j"), {"type": int, "default": None, "help": "jobs at once (cores)"}),
+    (("--wait",), {"action": "store_true", "help": "block until the run ends"}),
+    (("--runs-dir",), {"default": None, "help": "where run directories go (./gator-runs)"}),
+    (("--backend",), {"choices": ["local", "dask"], "default": "local", "help": "job runner"}),
+    (("--scheduler",), {"default": None, "help": "dask scheduler address (--backend dask)"}),
+]
+
+
+def _with_options(magic: F) -> F:
+    """IPython's ``@magic_arguments() @argument(...)`` stack, applied with types kept."""
+    decorated: Any = magic
+    for names, options in reversed(_OPTIONS):
+        decorated = _ARGUMENTS.argument(*names, **options)(decorated)
+    return cast(F, _ARGUMENTS.magic_arguments()(decorated))
+
+
+def spec_problems(error: SpecError, *, cell: bool = False) -> str:
+    """The problems of a bad spec, one per line, as the UsageError's message."""
+    problems = error.problems
+    if cell:  # load_spec(text=...) names the file "<text>"; the user wrote a cell
+        problems = [dataclasses.replace(p, file="%%gator cell") for p in problems]
+    count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+    return f"bad spec ({count}), nothing was run:\n" + "\n".join(str(p) for p in problems)
+
+
+@magics_class
+class GatorMagics(Magics):
+    """``%gator`` and ``%%gator``."""
+
+    @_with_options
+    @line_cell_magic
+    def gator(self, line: str, cell: str | None = None) -> Run:
+        """Start a run of a spec file (``%gator``) or of the cell's YAML (``%%gator``).
+
+        Returns the Run at once and displays its live view; ``--wait`` blocks until it ends.
+        """
+        args = _ARGUMENTS.parse_argstring(cast(Any, self).gator, line)
+        if args.parallel is not None and args.parallel < 1:
+            raise UsageError(f"--parallel must be at least 1, got {args.parallel}")
+        spec = _spec(args.spec, cell)
+        run = _start(spec, args, cell=cell is not None)
+        from gator_nb.notebook.view import show
+
+        show(run)
+        if args.wait:
+            try:
+                run.wait()
+            except KeyboardInterrupt:  # interrupting the kernel stops the jobs, too
+                run.cancel()
+                raise
+        return run
+
+
+def _spec(path: str | None, cell: str | None) -> str | Spec:
+    if cell is None:
+        if not path:
+            raise UsageError("usage: %gator SPEC [--parallel N] [--wait] [--runs-dir DIR]")
+        spec = Path(path).expanduser()
+        if not spec.is_file():
+            raise UsageError(f"no spec file {path!r}")
+        return str(spec)
+    if path:
+        raise UsageError("%%gator takes the spec from the cell body, not a file name")
+    if not cell.strip():
+        raise UsageError("%%gator: the cell is empty; write the spec's YAML in it")
+    from gator_nb.spec import load_spec
+
+    try:
+        return load_spec(text=cell, dependencies=False)
+    except SpecError as exc:
+        raise UsageError(spec_problems(exc, cell=True)) from None
+
+
+def _start(spec: str | Spec, args: Any, *, cell: bool) -> Run:
+    from gator_nb.runner import run
+
+    try:
+        return run(
+            spec,
+            parallel=args.parallel,
+            runs_dir=args.runs_dir,
+            backend=args.backend,
+            scheduler=args.scheduler,
+            wait=False,
+        )
+    except SpecError as exc:
+        raise UsageError(spec_problems(exc, cell=cell)) from None
+    except (GatorError, ImportError) as exc:  # a bad runs dir, dask not installed
+        raise UsageError(str(exc)) from None
 
 
 def register(ipython: Any) -> None:
-    """Register the magics on ``ipython`` (filled in by the notebook issue)."""
-    raise NotImplementedError("the %gator magics arrive with the notebook front end")
+    """Register the magics, and show a displayed ``Run`` once per cell."""
+    from gator_nb.notebook.view import display_once
+
+    ipython.register_magics(GatorMagics)
+    formatter = ipython.display_formatter.ipython_display_formatter
+    formatter.for_type_by_name("gator_nb.runner", "Run", display_once)
