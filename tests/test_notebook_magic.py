@@ -199,3 +199,27 @@ def test_interrupting_wait_cancels_the_run(
     run = gn.load("latest", runs_dir=runs)
     assert run.status == "cancelled"
     assert list(run.jobs["status"]) == ["cancelled"]
+
+
+def test_rerun_reruns_only_the_failures(
+    ip: Any, write_spec: Callable[..., Path], runs: Path
+) -> None:
+    spec = write_spec("""
+        !JobGroup
+          id: top
+          jobs:
+            - !Job {id: ok, command: "true"}
+            - !Job {id: bad, command: "false"}
+            - !Job {id: after, command: "true", on_pass: [bad]}
+    """)
+    first = ip.run_line_magic("gator", f"{spec} --wait --runs-dir {runs}")
+    assert first.status == "failed"
+    again = ip.run_line_magic("gator", f"--rerun {first.id} --wait --runs-dir {runs}")
+    assert again.parent == first.id
+    assert list(again.jobs["job"]) == ["top.bad", "top.after"]
+    every = ip.run_line_magic("gator", f"--rerun {first.id} --all --wait --runs-dir {runs}")
+    assert list(every.jobs["job"]) == ["top.ok", "top.bad", "top.after"]
+    with pytest.raises(UsageError, match="no run 'nope'"):
+        ip.run_line_magic("gator", f"--rerun nope --runs-dir {runs}")
+    with pytest.raises(UsageError, match="takes no spec"):
+        ip.run_line_magic("gator", f"{spec} --rerun {first.id} --runs-dir {runs}")

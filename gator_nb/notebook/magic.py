@@ -34,6 +34,15 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--runs-dir",), {"default": None, "help": "where run directories go (./gator-runs)"}),
     (("--backend",), {"choices": ["local", "dask"], "default": "local", "help": "job runner"}),
     (("--scheduler",), {"default": None, "help": "dask scheduler address (--backend dask)"}),
+    (
+        ("--rerun",),
+        {
+            "default": None,
+            "metavar": "RUN",
+            "help": "rerun RUN's failed jobs (and those skipped because of them)",
+        },
+    ),
+    (("--all",), {"action": "store_true", "help": "with --rerun: every job of RUN"}),
 ]
 
 
@@ -68,8 +77,13 @@ class GatorMagics(Magics):
         args = _ARGUMENTS.parse_argstring(cast(Any, self).gator, line)
         if args.parallel is not None and args.parallel < 1:
             raise UsageError(f"--parallel must be at least 1, got {args.parallel}")
-        spec = _spec(args.spec, cell)
-        run = _start(spec, args, cell=cell is not None)
+        if args.rerun is not None:
+            if args.spec or cell is not None:
+                raise UsageError("%gator --rerun RUN takes no spec: it reruns RUN's own")
+            run = _rerun(args)
+        else:
+            spec = _spec(args.spec, cell)
+            run = _start(spec, args, cell=cell is not None)
         from gator_nb.notebook.view import show
 
         show(run)
@@ -117,6 +131,24 @@ def _start(spec: str | Spec, args: Any, *, cell: bool) -> Run:
     except SpecError as exc:
         raise UsageError(spec_problems(exc, cell=cell)) from None
     except (GatorError, ImportError) as exc:  # a bad runs dir, dask not installed
+        raise UsageError(str(exc)) from None
+
+
+def _rerun(args: Any) -> Run:
+    from gator_nb.runner import load, rerun
+
+    try:
+        previous = load(args.rerun, args.runs_dir)
+        return rerun(
+            previous,
+            failed=not args.all,
+            parallel=args.parallel,
+            runs_dir=args.runs_dir,
+            wait=False,
+        )
+    except SpecError as exc:
+        raise UsageError(spec_problems(exc)) from None
+    except GatorError as exc:  # no such run
         raise UsageError(str(exc)) from None
 
 
