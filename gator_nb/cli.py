@@ -292,19 +292,19 @@ def _runs(runs_dir: str | None) -> int:
 
 def _show(name: str, job: str | None, runs_dir: str | None) -> int:
     from gator_nb.runner import load
-    from gator_nb.state import format_bytes, format_duration
+    from gator_nb.state import format_bytes, format_duration, render_tree
 
     found = load(name, runs_dir)
     if job is None:
+        with found._reader() as reader:
+            info = reader.run_info()
         state = found.state
-        print(f"run {found.id}: {state.status.value}  ({found.path})")
-        print(found.tree())
+        note = "  (its engine stopped without finishing it)" if info["interrupted"] else ""
+        print(f"run {found.id}: {state.status.value}{note}  ({found.path})")
+        print("\n".join(render_tree(state, time.time())))
         return 0
     with found._reader() as reader:
-        rows = [r for r in reader.jobs() if r["job"] == job]
-    if not rows:
-        raise GatorError(f"no job {job!r} in run {found.id}")
-    row = rows[0]
+        row = found._check_job(reader, job)
     duration = format_duration(row["duration_s"]) if row.get("duration_s") is not None else "-"
     print(f"{row['job']}: {row['status']}")
     for label, value in (

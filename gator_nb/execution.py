@@ -114,6 +114,7 @@ class Execution:
             cwd=self.cwd,
             argv=tuple(argv),
             hostname=socket.gethostname(),
+            pid=os.getpid(),
             parent=parent,
         )
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -275,6 +278,7 @@ def test_another_process_reads_a_live_store(writer: StoreWriter) -> None:
 
 KILLED_WRITER = """
 import sys
+import time
 from pathlib import Path
 from gator_nb.events import JobOutput, LineBlock, Message, Severity
 from gator_nb.store import JobRow, RunInfo, StoreWriter
@@ -421,3 +425,21 @@ def test_a_failed_write_is_reported_by_close_not_by_put(writer: StoreWriter) -> 
     writer.close()  # idempotent, even after a failure
     with StoreReader(writer.run_dir) as reader:
         assert [d["message"] for d in reader.messages(JOBS[0])] == ["kept"]
+
+
+def test_a_running_run_whose_engine_died_reads_as_cancelled(tmp_path: Path) -> None:
+    jobs, groups = plan()
+    for name, pid, expected in (("alive", os.getpid(), "running"), ("dead", None, "cancelled")):
+        if pid is None:
+            child = subprocess.Popen(["true"])
+            child.wait()
+            pid = child.pid
+        writer = StoreWriter(tmp_path / name)
+        info = dataclasses.replace(
+            run_info(start=time.time()), pid=pid, hostname=socket.gethostname()
+        )
+        writer.begin(info, jobs, groups)
+        writer.close()
+        with StoreReader(tmp_path / name) as reader:
+            row = reader.run_info()
+        assert (row["status"], row["interrupted"]) == (expected, expected == "cancelled")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from gator_nb.errors import StoreError
 from gator_nb.events import Severity, Status
@@ -96,6 +99,9 @@ class StoreReader:
         for row in self.query("SELECT status, count(*) AS n FROM jobs GROUP BY 1"):
             counts[row["status"]] = row["n"]
         info["jobs"] = sum(counts.values())
+        info["interrupted"] = info["status"] == "running" and _engine_gone(info)
+        if info["interrupted"]:
+            info["status"] = "cancelled"  # its engine died without saying how it ended
         return info | counts
 
     def jobs(self) -> list[dict[str, Any]]:
@@ -223,6 +229,18 @@ class StoreReader:
         """The job's whole log, one display line per log line."""
         ((job_id, name),) = self._job_ids(job)
         return "\n".join(line["message"] for line in self._lines(job_id, name))
+
+
+def _engine_gone(info: dict[str, Any]) -> bool:
+    """Whether the process that was writing a 'running' run is gone (same host only)."""
+    pid = info.get("pid")
+    if not pid or info.get("hostname") != socket.gethostname():
+        return False  # another machine's run: nothing here can tell
+    try:
+        # A live pid that started after the run is a reused one, not our engine.
+        return bool(psutil.Process(pid).create_time() > info["start"] + 1)
+    except psutil.NoSuchProcess:
+        return True
 
 
 def list_runs(runs_dir: Path) -> list[dict[str, Any]]:

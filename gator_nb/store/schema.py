@@ -23,7 +23,7 @@ SCHEMA = f"""
 BEGIN;
 CREATE TABLE run (id TEXT PRIMARY KEY, spec TEXT, spec_text TEXT, status TEXT,
   start REAL, "end" REAL, cwd TEXT, argv TEXT, hostname TEXT, parent TEXT,
-  backend TEXT);
+  backend TEXT, pid INTEGER);
 CREATE TABLE groups (path TEXT PRIMARY KEY, parent TEXT, kind TEXT,
   "index" INTEGER, array_index INTEGER);
 CREATE TABLE jobs (id INTEGER PRIMARY KEY, job TEXT NOT NULL UNIQUE, "group" TEXT,
@@ -92,6 +92,7 @@ class RunInfo:
     hostname: str
     parent: str | None = None
     backend: str = "local"
+    pid: int | None = None  # the engine's process, to tell a live run from a killed one
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

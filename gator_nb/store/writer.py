@@ -124,9 +124,9 @@ class StoreWriter:
         groups: Sequence[GroupRow],
     ) -> None:
         db.execute(
-            "INSERT INTO run VALUES (?, ?, ?, 'running', ?, NULL, ?, ?, ?, ?, ?)",
+            "INSERT INTO run VALUES (?, ?, ?, 'running', ?, NULL, ?, ?, ?, ?, ?, ?)",
             (run.id, run.spec, run.spec_text, run.start, run.cwd,
-             json.dumps(run.argv), run.hostname, run.parent, run.backend),
+             json.dumps(run.argv), run.hostname, run.parent, run.backend, run.pid),
         )  # fmt: skip
         db.executemany(
             "INSERT INTO groups VALUES (?, ?, ?, ?, ?)",
