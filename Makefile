@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint browser
-	$(BIN)/python -m pytest -q
+	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q
 
 # The notebook browser test drives Debian's chromium. Install it when it is missing
 # (quick no-op when present); if it cannot be had, that one test skips and says why.
