@@ -87,6 +87,9 @@ class Execution:
                 json.dump(self.base_env, out)
         except OSError as exc:
             raise LaunchError(f"cannot create the run directory {self.path}: {exc}") from None
+        bad = {name: seats for name, seats in (licenses or {}).items() if seats < 1}
+        if bad:
+            raise LaunchError(f"licence seats must be at least 1, got {bad}")
         self.limits = Limits(
             parallel=parallel or os.cpu_count() or 1,
             memory=memory,

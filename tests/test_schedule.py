@@ -249,3 +249,18 @@ async def test_cancel_stops_everything(tmp_path: Path) -> None:
     assert len(finished(events)) == 6
     assert isinstance(events[-1], RunFinished) and events[-1].status == Status.CANCELLED
     assert not [p for p in pids if psutil.pid_exists(p)]
+
+
+async def test_a_job_waiting_for_cores_is_not_overtaken(tmp_path: Path) -> None:
+    sleep = '[-c, "import time; time.sleep(0.3)"]'
+    _, events = await run_spec(f"""
+        !JobGroup
+          id: top
+          jobs:
+          - !Job {{id: small, command: PY, args: {sleep}}}
+          - !Job {{id: wide, command: PY, args: {sleep}, resources: [!Cores [2]]}}
+          - !Job {{id: after, command: PY, args: {sleep}}}
+    """, tmp_path, parallel=2)
+    starts = [job for kind, job in order(events) if kind == "start"]
+    assert starts == ["top.small", "top.wide", "top.after"]
+    assert most_at_once(events) == 1

@@ -168,17 +168,18 @@ class _Budget:
             memory = min(memory, self.limits.memory)
         return cores, memory
 
-    def fits(self, job: PlannedJob) -> bool:
+    def shortfall(self, job: PlannedJob) -> str:
+        """What ``job`` waits for: "" (nothing: it fits), "machine" or "licence"."""
         cores, memory = self.needs(job)
         if self.cores + cores > self.limits.parallel:
-            return False
+            return "machine"
         if self.limits.memory is not None and self.memory + memory > self.limits.memory:
-            return False
+            return "machine"
         for name, count in job.licenses:
             limit = self.limits.licenses.get(name)
             if limit is not None and self.licenses.get(name, 0) + min(count, limit) > limit:
-                return False
-        return True
+                return "licence"
+        return ""
 
     def take(self, job: PlannedJob, sign: int = 1) -> None:
         cores, memory = self.needs(job)
@@ -243,10 +244,13 @@ def _start_ready(
     while gate.ready:
         index = heapq.heappop(gate.ready)
         job = plan.jobs[index]
-        if not budget.fits(job):
+        wanting = budget.shortfall(job)
+        if wanting:
             blocked.append(index)
-            if budget.cores >= limits.parallel:
-                break  # nothing else can fit either
+            if wanting == "machine":
+                # Hold the jobs behind it back, or a stream of small jobs would keep a
+                # big one waiting for ever; a licence wait lets the others pass.
+                break
             continue
         budget.take(job)
         gate.status[job.path] = Status.RUNNING
