@@ -64,7 +64,8 @@ class LineLog:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, JobStarted) and self.starts:
-            self._print(f"start  {event.job}")
+            again = f"  (attempt {event.attempt})" if event.attempt > 1 else ""
+            self._print(f"start  {event.job}{again}")
         elif isinstance(event, JobFinished):
             self._print(_finished(event))
         elif isinstance(event, JobOutput) and self.verbose:

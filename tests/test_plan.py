@@ -351,3 +351,19 @@ def test_random_valid_trees_plan_to_the_product_of_repeats(tree: tuple[str, int]
             j.path.startswith(group.path + ("" if group.kind == "array" else "."))
             for j in p.jobs[group.first : group.end]
         )
+
+
+def test_retries_inherit_and_are_checked() -> None:
+    p = planned("""
+        !JobGroup
+          id: top
+          retries: 2
+          jobs:
+          - !Job {id: a, command: x}
+          - !Job {id: b, command: x, retries: 0}
+          - !JobGroup {id: g, jobs: [!Job {id: c, command: x}]}
+    """)
+    assert [j.retries for j in p.jobs] == [2, 0, 2]
+    assert plan_problems("!Job {id: a, command: x, retries: -1}") == [
+        "<text>:1:35: error: $.retries: expected an integer >= 0, got a number (-1)"
+    ]

@@ -253,14 +253,71 @@ async def test_cancel_stops_everything(tmp_path: Path) -> None:
 
 async def test_a_job_waiting_for_cores_is_not_overtaken(tmp_path: Path) -> None:
     sleep = '[-c, "import time; time.sleep(0.3)"]'
-    _, events = await run_spec(f"""
+    _, events = await run_spec(
+        f"""
         !JobGroup
           id: top
           jobs:
           - !Job {{id: small, command: PY, args: {sleep}}}
           - !Job {{id: wide, command: PY, args: {sleep}, resources: [!Cores [2]]}}
           - !Job {{id: after, command: PY, args: {sleep}}}
-    """, tmp_path, parallel=2)
+    """,
+        tmp_path,
+        parallel=2,
+    )
     starts = [job for kind, job in order(events) if kind == "start"]
     assert starts == ["top.small", "top.wide", "top.after"]
     assert most_at_once(events) == 1
+
+
+FLAKY = (  # fails the first time it runs, passes the second
+    "import os, sys; p = '{marker}'; seen = os.path.exists(p); open(p, 'w').close(); "
+    "print('second' if seen else 'first'); sys.exit(0 if seen else 3)"
+)
+
+
+async def test_retries_run_a_failed_job_again(tmp_path: Path) -> None:
+    flaky = tmp_path / "flaky"
+    status, events = await run_spec(
+        f"""
+        !JobGroup
+          id: top
+          retries: 1
+          jobs:
+          - !Job
+              id: flaky
+              command: PY
+              args: ["-c", "{FLAKY.format(marker=flaky)}"]
+          - !Job {{id: broken, command: "false", retries: 2}}
+          - !Job {{id: after, command: "true", on_pass: [flaky]}}
+    """,
+        tmp_path,
+        parallel=1,
+    )
+    results = finished(events)
+    assert {job: r.status.value for job, r in results.items()} == {
+        "top.flaky": "passed",
+        "top.broken": "failed",
+        "top.after": "passed",
+    }
+    assert status == Status.FAILED
+    attempts = [(e.job, e.attempt) for e in events if isinstance(e, JobStarted)]
+    assert attempts == [
+        ("top.flaky", 1),
+        ("top.flaky", 2),
+        ("top.broken", 1),
+        ("top.broken", 2),
+        ("top.broken", 3),
+        ("top.after", 1),
+    ]
+    assert output(events, "top.flaky") == (
+        "first\ngator: attempt 1 of 2 failed (exit-code 3); trying again\nsecond\n"
+    )
+    lines = [
+        (b.first_line, b.count)
+        for e in events
+        if isinstance(e, JobOutput) and e.job == "top.flaky"
+        for b in e.blocks
+    ]
+    assert lines == [(0, 1), (1, 1), (2, 1)]  # one numbering across attempts
+    assert results["top.flaky"].lines == 3

@@ -24,12 +24,19 @@ _BATCH_BYTES = 1 << 20  # ...unless this much output is pending
 class Output:
     """Batches a job's line blocks into ``JobOutput`` events and counts messages."""
 
-    def __init__(self, job: str, sink: Callable[[Event], None], clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        job: str,
+        sink: Callable[[Event], None],
+        clock: Callable[[], float],
+        *,
+        first_line: int = 0,
+    ) -> None:
         self._job, self._sink, self._clock = job, sink, clock
         self._pending: list[LineBlock] = []
         self._pending_bytes = 0
         self._timer: asyncio.TimerHandle | None = None
-        self.lines = 0  # one counter over stdout, stderr and gator's notes
+        self.lines = first_line  # one counter over stdout, stderr and gator's notes
         self.warnings = 0
         self.errors = 0
         self.first_error = ""

@@ -46,6 +46,8 @@ class Launch:
     timeout_s: float | None = None
     grace_s: float = 2.0  # SIGTERM -> grace -> SIGKILL
     ready: float | None = None  # when its dependencies were met (for queued_s)
+    attempt: int = 1  # 2 and up: a retry (the spec's ``retries``)
+    first_line: int = 0  # a retry's lines follow the earlier attempts' in the job's log
 
 
 async def run_job(
@@ -105,7 +107,7 @@ class _Job:
     ) -> None:
         self._launch, self._sink, self._monitor, self._clock = launch, sink, monitor, clock
         self._loop = asyncio.get_running_loop()
-        self._out = Output(launch.job, sink, clock)
+        self._out = Output(launch.job, sink, clock, first_line=launch.first_line)
         self._proc: subprocess.Popen[bytes] | None = None
         self._pid = 0
         self._pidfd = -1
@@ -158,6 +160,7 @@ class _Job:
                 cwd=launch.cwd,
                 hostname=_hostname(),
                 queued_s=max(0.0, now - launch.ready) if launch.ready is not None else 0.0,
+                attempt=launch.attempt,
             )
         )
 

@@ -16,7 +16,16 @@ from typing import Protocol
 
 from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.process import Launch, run_job
-from gator_nb.events import Event, JobFinished, RunFinished, Status
+from gator_nb.events import (
+    Event,
+    JobFinished,
+    JobOutput,
+    LineBlock,
+    Message,
+    RunFinished,
+    Severity,
+    Status,
+)
 from gator_nb.spec.plan import Condition, Plan, PlannedJob
 
 __all__ = ["Backend", "Limits", "LocalBackend", "run_plan"]
@@ -204,71 +213,145 @@ async def run_plan(
     Cancelling the task stops every running job's process group, marks the jobs that
     never started ``cancelled`` and emits ``RunFinished`` before re-raising.
     """
-    limits = limits or Limits()
-    gate, budget = _Gate(plan, clock), _Budget(limits)
-    env = dict(os.environ if base_env is None else base_env)
-    running: dict[asyncio.Task[JobFinished], int] = {}
-    failed = False
+    dispatch = _Dispatch(plan, sink, backend, limits or Limits(), base_env, clock)
     try:
         while True:
-            _start_ready(plan, gate, budget, backend, sink, env, running, limits)
-            if not running:
+            dispatch.start_ready()
+            if not dispatch.running:
                 break
-            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(dispatch.running, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                index = running.pop(task)
-                budget.take(plan.jobs[index], -1)
-                result = _result(task, plan.jobs[index], sink, clock)
-                failed = failed or result.status == Status.FAILED
-                _skip(plan, gate, sink, gate.finish(index, result.status), clock)
+                dispatch.finished(task)
     except asyncio.CancelledError:
-        await _cancel(plan, gate, sink, running, clock)
+        await dispatch.cancel()
         sink(RunFinished(time=clock(), status=Status.CANCELLED))
         raise
-    status = Status.FAILED if failed else Status.PASSED
+    status = Status.FAILED if dispatch.failed else Status.PASSED
     sink(RunFinished(time=clock(), status=status))
     return status
 
 
-def _start_ready(
-    plan: Plan,
-    gate: _Gate,
-    budget: _Budget,
-    backend: Backend,
-    sink: Sink,
-    env: dict[str, str],
-    running: dict[asyncio.Task[JobFinished], int],
-    limits: Limits,
-) -> None:
-    blocked = []
-    while gate.ready:
-        index = heapq.heappop(gate.ready)
-        job = plan.jobs[index]
-        wanting = budget.shortfall(job)
-        if wanting:
-            blocked.append(index)
-            if wanting == "machine":
-                # Hold the jobs behind it back, or a stream of small jobs would keep a
-                # big one waiting for ever; a licence wait lets the others pass.
-                break
-            continue
-        budget.take(job)
-        gate.status[job.path] = Status.RUNNING
-        launch = Launch(
-            job=job.path,
-            argv=job.argv,
-            env={**env, **job.env},
-            cwd=job.cwd,
-            timeout_s=job.timeout_s,
-            grace_s=limits.grace_s,
-            ready=gate.ready_at.get(index),
+class _Dispatch:
+    """Starts ready jobs within the budget, and settles each one as it ends or retries."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        sink: Sink,
+        backend: Backend,
+        limits: Limits,
+        base_env: Mapping[str, str] | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.plan, self.sink, self.backend, self.limits, self.clock = (
+            plan,
+            sink,
+            backend,
+            limits,
+            clock,
         )
-        job_dir = job.env.get("GATOR_JOB_DIR")
-        if job_dir:
-            _make_job_dir(job_dir)
-        running[asyncio.create_task(backend.run(launch, sink), name=job.path)] = index
-    for index in blocked:
-        heapq.heappush(gate.ready, index)
+        self.gate, self.budget = _Gate(plan, clock), _Budget(limits)
+        self.env = dict(os.environ if base_env is None else base_env)
+        self.running: dict[asyncio.Task[JobFinished], int] = {}
+        self.failed = False
+        self.attempts: dict[int, int] = {}  # job index -> attempts started
+        self.next_line: dict[int, int] = {}  # where a retry's lines continue the log
+        self.retrying: set[int] = set()
+
+    def start_ready(self) -> None:
+        blocked = []
+        gate = self.gate
+        while gate.ready:
+            index = heapq.heappop(gate.ready)
+            job = self.plan.jobs[index]
+            wanting = self.budget.shortfall(job)
+            if wanting:
+                blocked.append(index)
+                if wanting == "machine":
+                    # Hold the jobs behind it back, or a stream of small jobs would keep a
+                    # big one waiting for ever; a licence wait lets the others pass.
+                    break
+                continue
+            self.budget.take(job)
+            gate.status[job.path] = Status.RUNNING
+            attempt = self.attempts[index] = self.attempts.get(index, 0) + 1
+            launch = Launch(
+                job=job.path,
+                argv=job.argv,
+                env={**self.env, **job.env},
+                cwd=job.cwd,
+                timeout_s=job.timeout_s,
+                grace_s=self.limits.grace_s,
+                ready=gate.ready_at.get(index),
+                attempt=attempt,
+                first_line=self.next_line.get(index, 0),
+            )
+            job_dir = job.env.get("GATOR_JOB_DIR")
+            if job_dir and attempt == 1:
+                _make_job_dir(job_dir)
+            task = asyncio.create_task(self.backend.run(launch, self._job_sink(index)))
+            self.running[task] = index
+        for index in blocked:
+            heapq.heappush(gate.ready, index)
+
+    def _job_sink(self, index: int) -> Sink:
+        """The sink for one attempt: a failure with retries left is not the job's end."""
+        job, attempt = self.plan.jobs[index], self.attempts[index]
+
+        def sink(event: Event) -> None:
+            if (
+                isinstance(event, JobFinished)
+                and event.status == Status.FAILED
+                and attempt <= job.retries
+            ):
+                self.retrying.add(index)
+                self.next_line[index] = event.lines + 1
+                self.sink(JobOutput(job=job.path, blocks=(_retry_note(event, attempt, job),)))
+                return
+            self.sink(event)
+
+        return sink
+
+    def finished(self, task: asyncio.Task[JobFinished]) -> None:
+        index = self.running.pop(task)
+        job = self.plan.jobs[index]
+        self.budget.take(job, -1)
+        result = _result(task, job, self.sink, self.clock)
+        if index in self.retrying:
+            self.retrying.discard(index)
+            self.gate.status[job.path] = Status.PENDING
+            self.gate.ready_at[index] = self.clock()
+            heapq.heappush(self.gate.ready, index)
+            return
+        self.failed = self.failed or result.status == Status.FAILED
+        _skip(self.plan, self.gate, self.sink, self.gate.finish(index, result.status), self.clock)
+
+    async def cancel(self) -> None:
+        for task in self.running:
+            task.cancel()
+        # Each job's own cleanup stops its process group and reports it cancelled.
+        await asyncio.gather(*self.running, return_exceptions=True)
+        for job in self.plan.jobs:
+            if self.gate.status[job.path] == Status.PENDING:
+                self.sink(
+                    JobFinished(
+                        job=job.path, time=self.clock(), status=Status.CANCELLED, reason="cancelled"
+                    )
+                )
+
+
+def _retry_note(event: JobFinished, attempt: int, job: PlannedJob) -> LineBlock:
+    """The line in the job's log that says an attempt failed and another follows."""
+    why = event.reason + (f" {event.exit_code}" if event.reason == "exit-code" else "")
+    text = f"gator: attempt {attempt} of {job.retries + 1} failed ({why}); trying again"
+    return LineBlock(
+        stream="gator",
+        time=event.time,
+        first_line=event.lines,
+        count=1,
+        data=(text + "\n").encode(),
+        messages=(Message(line_no=event.lines, severity=Severity.WARNING, text=text),),
+    )
 
 
 def _make_job_dir(path: str) -> None:
@@ -294,21 +377,3 @@ def _skip(
             )
         )
         doomed += gate.finish(index, Status.SKIPPED)
-
-
-async def _cancel(
-    plan: Plan,
-    gate: _Gate,
-    sink: Sink,
-    running: dict[asyncio.Task[JobFinished], int],
-    clock: Callable[[], float],
-) -> None:
-    for task in running:
-        task.cancel()
-    # Each job's own cleanup stops its process group and reports it cancelled.
-    await asyncio.gather(*running, return_exceptions=True)
-    for job in plan.jobs:
-        if gate.status[job.path] == Status.PENDING:
-            sink(
-                JobFinished(job=job.path, time=clock(), status=Status.CANCELLED, reason="cancelled")
-            )

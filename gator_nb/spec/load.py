@@ -34,6 +34,7 @@ _COMMON_KEYS = (
     "on_fail",
     "on_done",
     "timeout",
+    "retries",
 )
 _KEYS = {
     "!Job": (*_COMMON_KEYS, "command", "args"),
@@ -207,6 +208,8 @@ class _Checker:
         common["depends"] = tuple(depends)
         if "timeout" in fields:
             common["timeout"] = self.timeout(fields["timeout"][1], f"{path}.timeout")
+        if "retries" in fields:
+            common["retries"] = self.repeats(fields["retries"][1], f"{path}.retries")
         return common
 
     def ident(

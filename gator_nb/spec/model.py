@@ -78,6 +78,7 @@ class Node:
     resources: tuple[Resource, ...] = ()
     depends: tuple[Dependency, ...] = ()
     timeout: float | None = None
+    retries: int | None = None  # extra attempts for a job that fails; inherited
 
     def _names(self, kind: str) -> tuple[str, ...]:
         return tuple(d.name for d in self.depends if d.kind == kind)

@@ -62,6 +62,7 @@ class PlannedJob:
     cwd: str
     env: Mapping[str, str]  # the spec's overlay plus GATOR_* (the launch adds os.environ)
     timeout_s: float | None
+    retries: int
     cores: int
     memory: int | None
     licenses: tuple[tuple[str, int], ...]
@@ -167,6 +168,7 @@ class _Scope:
     memory: int | None = None
     licenses: dict[str, int] = field(default_factory=dict)
     timeout: float | None = None
+    retries: int = 0
     indices: tuple[tuple[int, int], ...] = ()  # (id(array node), copy index), outermost first
     depends: tuple[tuple[Dependency, Node], ...] = ()  # with the node that declared it
 
@@ -250,6 +252,7 @@ class _Planner:
             memory=outer.memory,
             licenses=dict(outer.licenses),
             timeout=node.timeout or outer.timeout,
+            retries=outer.retries if node.retries is None else node.retries,
             indices=outer.indices,
             depends=outer.depends + tuple((d, node) for d in node.depends),
         )
@@ -304,16 +307,11 @@ class _Planner:
     def expand_copy(self, array: Array, path: str, scope: _Scope, i: int) -> str:
         copy = f"{path}[{i}]"
         self.instances[(id(array), tuple(j for _, j in scope.indices), i)] = copy
-        inner = _Scope(
+        inner = replace(
+            scope,
             env={**scope.env, "GATOR_ARRAY_INDEX": str(i)},
             overlay={**scope.overlay, "GATOR_ARRAY_INDEX": str(i)},
-            cwd=scope.cwd,
-            cores=scope.cores,
-            memory=scope.memory,
-            licenses=scope.licenses,
-            timeout=scope.timeout,
             indices=(*scope.indices, (id(array), i)),
-            depends=scope.depends,
         )
         first, order = len(self.jobs), len(self.groups)
         self.groups[copy] = None  # type: ignore[assignment]  # keeps groups in pre-order
@@ -361,6 +359,7 @@ class _Planner:
                 cwd=cwd,
                 env=overlay,
                 timeout_s=scope.timeout,
+                retries=scope.retries,
                 cores=scope.cores,
                 memory=scope.memory,
                 licenses=tuple(sorted(scope.licenses.items())),
