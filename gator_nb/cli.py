@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
+_SHOW_JOBS = 200  # above this many jobs, `gator show` lists groups and failures only
 _COMMANDS = ("run", "check", "runs", "show", "logs", "rerun", "compare", "report")
 
 
@@ -77,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="a run's tree, or one job's details")
     show.add_argument("run", metavar="RUN", help="run id, id prefix, path or 'latest'")
     show.add_argument("job", metavar="JOB", nargs="?")
+    show.add_argument(
+        "--all", action="store_true", help=f"every job even in runs of more than {_SHOW_JOBS} jobs"
+    )
     show.add_argument("--runs-dir", metavar="DIR")
     rerun = sub.add_parser("rerun", help="run a run's failed jobs again (a child run)")
     rerun.add_argument("run", metavar="RUN")
@@ -159,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if options.command == "runs":
             return _runs(options.runs_dir)
         if options.command == "show":
-            return _show(options.run, options.job, options.runs_dir)
+            return _show(options.run, options.job, options.runs_dir, everything=options.all)
         if options.command == "logs":
             return _logs(options.run, options.job, options.runs_dir)
         if options.command == "rerun":
@@ -290,7 +294,7 @@ def _runs(runs_dir: str | None) -> int:
     return 0
 
 
-def _show(name: str, job: str | None, runs_dir: str | None) -> int:
+def _show(name: str, job: str | None, runs_dir: str | None, *, everything: bool = False) -> int:
     from gator_nb.runner import load
     from gator_nb.state import format_bytes, format_duration, render_tree
 
@@ -301,7 +305,13 @@ def _show(name: str, job: str | None, runs_dir: str | None) -> int:
         state = found.state
         note = "  (its engine stopped without finishing it)" if info["interrupted"] else ""
         print(f"run {found.id}: {state.status.value}{note}  ({found.path})")
-        print("\n".join(render_tree(state, time.time())))
+        jobs = everything or len(state.jobs) <= _SHOW_JOBS
+        print("\n".join(render_tree(state, time.time(), jobs=jobs)))
+        if not jobs:  # a big run: its groups, then only the jobs that failed
+            failed = [n.path for n in state.jobs if n.status.value == "failed"]
+            print(f"{len(state.jobs)} jobs; the {len(failed)} that failed (--all for every job):")
+            for path in failed:
+                print(f"  x {path}  {(state.nodes[path].first_failure or ('', ''))[1][:100]}")
         return 0
     with found._reader() as reader:
         row = found._check_job(reader, job)

@@ -203,3 +203,26 @@ def test_a_live_run_can_be_read_from_another_process(
         release.touch()
         assert proc.wait(timeout=30) == 0
     assert gn.load("latest", runs_dir=runs).log("j") == "line 0\nline 1\nline 2\ndone"
+
+
+def test_show_of_a_big_run_lists_groups_and_failures(runs: Path, write_spec) -> None:
+    spec = write_spec("""
+        !JobGroup
+          id: top
+          jobs:
+          - !JobArray
+              id: many
+              repeats: 201
+              jobs: [!Job {id: j, command: bash, args: [-c, "[ $GATOR_ARRAY_INDEX -ne 7 ] || exit 3"]}]
+    """)  # noqa: E501
+    assert gator("run", str(spec), "-q", runs=runs).returncode == 1
+    lines = gator("show", "latest", runs=runs).stdout.splitlines()
+    assert lines[1:] == [
+        lines[1],  # the root row, with its durations
+        lines[2],
+        "201 jobs; the 1 that failed (--all for every job):",
+        "  x top.many[7].j  exit-code",
+    ]
+    assert lines[1].startswith("x top  201/201 (1 failed, 200 passed)")
+    assert lines[2].startswith("  x many  201/201 (1 failed, 200 passed)")
+    assert len(gator("show", "latest", "--all", runs=runs).stdout.splitlines()) == 1 + 2 + 201
