@@ -27,6 +27,7 @@ from gator_nb.engine.dask_worker import (
     forget_run,
     import_distributed,
 )
+from gator_nb.engine.output import Tally, note_block
 from gator_nb.engine.process import Launch
 from gator_nb.engine.schedule import Limits
 from gator_nb.errors import LaunchError
@@ -35,8 +36,6 @@ from gator_nb.events import (
     JobFinished,
     JobOutput,
     JobSampled,
-    LineBlock,
-    Message,
     Severity,
     Status,
 )
@@ -65,10 +64,7 @@ class _Channel:
     caught_up: asyncio.Event = field(default_factory=asyncio.Event)
     lost: str | None = None  # the worker that died under this job
     finished: bool = False
-    lines: int = 0
-    warnings: int = 0
-    errors: int = 0
-    first_error: str = ""
+    tally: Tally = field(default_factory=Tally)  # counted here too: a lost worker never reports
     peak_rss: int = 0
 
     def batch(self, events: Iterable[Event]) -> None:
@@ -81,33 +77,19 @@ class _Channel:
         for event in events:
             if isinstance(event, JobOutput):
                 for block in event.blocks:
-                    self._count(block)
+                    self.tally.count(block)
             elif isinstance(event, JobSampled):
                 self.peak_rss = max(self.peak_rss, event.rss)
             elif isinstance(event, JobFinished):
                 self.finished = True
             self.sink(event)
 
-    def _count(self, block: LineBlock) -> None:
-        self.lines = max(self.lines, block.first_line + block.count)
-        for message in block.messages:
-            if message.severity >= Severity.ERROR:
-                self.errors += 1
-                self.first_error = self.first_error or message.text
-            elif message.severity == Severity.WARNING:
-                self.warnings += 1
-
     def end(self, status: Status, reason: str, text: str = "") -> JobFinished:
         """Finish the job from the engine's side, with a line saying why (if ``text``)."""
         now = time.time()
         if text:
             severity = Severity.ERROR if status == Status.FAILED else Severity.WARNING
-            note = Message(line_no=self.lines, severity=severity, text=text)
-            data = (text + "\n").encode()
-            block = LineBlock(
-                stream="gator", time=now, first_line=self.lines, count=1, data=data,
-                messages=(note,),
-            )  # fmt: skip
+            block = note_block(text, severity, self.tally.lines, now)
             self.deliver([JobOutput(job=self.job, blocks=(block,))])
         finished = JobFinished(
             job=self.job,
@@ -115,10 +97,10 @@ class _Channel:
             status=status,
             reason=reason,
             peak_rss=self.peak_rss,
-            warnings=self.warnings,
-            errors=self.errors,
-            first_error=self.first_error,
-            lines=self.lines,
+            warnings=self.tally.warnings,
+            errors=self.tally.errors,
+            first_error=self.tally.first_error,
+            lines=self.tally.lines,
         )
         self.deliver([finished])
         return finished

@@ -15,13 +15,44 @@ if TYPE_CHECKING:
     from gator_nb.engine.lines import Splitter
     from gator_nb.events import Event
 
-__all__ = ["Output"]
+__all__ = ["Output", "Tally", "note_block"]
 
 _BATCH_S = 0.1  # emit JobOutput at most this often...
 _BATCH_BYTES = 1 << 20  # ...unless this much output is pending
 
 
-class Output:
+def note_block(text: str, severity: Severity, line_no: int, time: float) -> LineBlock:
+    """One of gator's own lines (stream "gator") for a job's log, as line ``line_no``."""
+    return LineBlock(
+        stream="gator",
+        time=time,
+        first_line=line_no,
+        count=1,
+        data=(text + "\n").encode(),
+        messages=(Message(line_no=line_no, severity=severity, text=text),),
+    )
+
+
+class Tally:
+    """A job's lines, warnings, errors and first error, counted from its line blocks."""
+
+    def __init__(self, first_line: int = 0) -> None:
+        self.lines = first_line  # one counter over stdout, stderr and gator's notes
+        self.warnings = 0
+        self.errors = 0
+        self.first_error = ""
+
+    def count(self, block: LineBlock) -> None:
+        self.lines = max(self.lines, block.first_line + block.count)
+        for message in block.messages:
+            if message.severity >= Severity.ERROR:
+                self.errors += 1
+                self.first_error = self.first_error or message.text
+            elif message.severity == Severity.WARNING:
+                self.warnings += 1
+
+
+class Output(Tally):
     """Batches a job's line blocks into ``JobOutput`` events and counts messages."""
 
     def __init__(
@@ -32,14 +63,11 @@ class Output:
         *,
         first_line: int = 0,
     ) -> None:
+        super().__init__(first_line)
         self._job, self._sink, self._clock = job, sink, clock
         self._pending: list[LineBlock] = []
         self._pending_bytes = 0
         self._timer: asyncio.TimerHandle | None = None
-        self.lines = first_line  # one counter over stdout, stderr and gator's notes
-        self.warnings = 0
-        self.errors = 0
-        self.first_error = ""
 
     def feed(self, splitter: Splitter, chunk: bytes) -> None:
         self.add(splitter.feed(chunk, self._clock(), self.lines))
@@ -49,28 +77,12 @@ class Output:
 
     def note(self, severity: Severity, text: str) -> None:
         """Add one of gator's own lines (stream "gator") to the job's log."""
-        message = Message(line_no=self.lines, severity=severity, text=text)
-        data = (text + "\n").encode()
-        block = LineBlock(
-            stream="gator",
-            time=self._clock(),
-            first_line=self.lines,
-            count=1,
-            data=data,
-            messages=(message,),
-        )
-        self.add(block)
+        self.add(note_block(text, severity, self.lines, self._clock()))
 
     def add(self, block: LineBlock | None) -> None:
         if block is None:
             return
-        self.lines += block.count
-        for message in block.messages:
-            if message.severity >= Severity.ERROR:
-                self.errors += 1
-                self.first_error = self.first_error or message.text
-            elif message.severity == Severity.WARNING:
-                self.warnings += 1
+        self.count(block)
         self._pending.append(block)
         self._pending_bytes += len(block.data)
         if self._pending_bytes > _BATCH_BYTES:

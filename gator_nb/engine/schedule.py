@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gator_nb.engine.monitor import Monitor
+from gator_nb.engine.output import note_block
 from gator_nb.engine.process import Launch, run_job
 from gator_nb.events import (
     Event,
     JobFinished,
     JobOutput,
     LineBlock,
-    Message,
     RunFinished,
     Severity,
     Status,
@@ -344,14 +344,7 @@ def _retry_note(event: JobFinished, attempt: int, job: PlannedJob) -> LineBlock:
     """The line in the job's log that says an attempt failed and another follows."""
     why = event.reason + (f" {event.exit_code}" if event.reason == "exit-code" else "")
     text = f"gator: attempt {attempt} of {job.retries + 1} failed ({why}); trying again"
-    return LineBlock(
-        stream="gator",
-        time=event.time,
-        first_line=event.lines,
-        count=1,
-        data=(text + "\n").encode(),
-        messages=(Message(line_no=event.lines, severity=Severity.WARNING, text=text),),
-    )
+    return note_block(text, Severity.WARNING, event.lines, event.time)
 
 
 def _make_job_dir(path: str) -> None:
