@@ -149,7 +149,7 @@ def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lab]:
         reader.join(5)
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(300)
 def test_live_tree_in_the_browser(lab: Lab, tmp_path: Path) -> None:
     sync_playwright = _need_browser()
     (lab.root / "spec.yaml").write_text(SPEC)
@@ -174,15 +174,51 @@ def test_live_tree_in_the_browser(lab: Lab, tmp_path: Path) -> None:
             browser.close()
 
 
+def _answer_kernel_dialog(page: Any) -> None:
+    """Accept the preferred kernel if JupyterLab asks; any other dialog fails the test."""
+    dialog = page.locator(".jp-Dialog")
+    if not dialog.count() or not dialog.first.is_visible():
+        return
+    text = dialog.first.inner_text()
+    assert "Select Kernel" in text, f"unexpected dialog: {text!r}"
+    dialog.first.locator("button.jp-mod-accept").click()
+    dialog.first.wait_for(state="detached", timeout=10_000)
+
+
+_KERNEL_READY_OR_DIALOG = """() => {
+    if (document.querySelector('.jp-Dialog')) return 'dialog';
+    const name = document.querySelector('.jp-Toolbar-kernelName');
+    const label = name ? name.getAttribute('aria-label') : null;
+    const state = document.querySelector('.jp-Notebook-ExecutionIndicator');
+    const idle = state !== null && state.getAttribute('data-status') === 'idle';
+    return label && label !== 'No Kernel' && idle ? 'ready' : false;
+}"""
+
+
+def _wait_for_kernel(page: Any) -> None:
+    """Wait until the notebook has its kernel and it is idle.
+
+    "Run All" before that runs nothing, or (on a loaded machine) makes JupyterLab ask for
+    a kernel; accepting then switches kernels and drops the cells already queued.
+    """
+    for _attempt in range(3):
+        found = page.wait_for_function(_KERNEL_READY_OR_DIALOG, timeout=90_000).json_value()
+        if found == "ready":
+            return
+        _answer_kernel_dialog(page)
+    raise AssertionError("JupyterLab kept asking for a kernel")
+
+
 def _drive(page: Any, lab: Lab, tmp_path: Path) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page.goto(lab.notebook_url("demo.ipynb"))
     prompts = page.locator(".jp-CodeCell .jp-InputPrompt")
     prompts.first.wait_for(timeout=60_000)
-    for _attempt in range(6):
-        # "Run All" before the kernel is connected runs nothing (the first prompt stays
-        # "[ ]:"); once it is, every cell is queued ("[*]:") or done.
+    _wait_for_kernel(page)
+    for _attempt in range(3):
+        # Once "Run All" reaches the kernel every cell is queued ("[*]:") or done; the
+        # first prompt staying "[ ]:" means the click was lost, so click again.
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         try:
