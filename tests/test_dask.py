@@ -225,6 +225,51 @@ async def test_licence_semaphore_holds_across_runs(cluster: str, tmp_path: Path)
     assert spans[0][1] <= spans[1][0], spans
 
 
+async def test_a_job_wanting_several_seats_does_not_hoard_them(
+    cluster: str, tmp_path: Path
+) -> None:
+    """A 2-seat job that can get only one seat gives it back while it waits, so a 1-seat
+    job of a third run is not held up behind it; it runs once both seats are free."""
+    one_seat = """
+        !Job
+          id: sim
+          resources: [!License [questa, 1]]
+          command: PY
+          args: [-c, SCRIPT]
+        """
+    two_seats = """
+        !Job
+          id: big
+          resources: [!License [questa, 2]]
+          command: PY
+          args: [-c, "print('big')"]
+        """
+    release = tmp_path / "release"
+    limits = Limits(parallel=2, licenses={"questa": 2})
+    holder, wanting, small = Recorder(), Recorder(), Recorder()
+    holds = planned(one_seat, tmp_path / "a", SCRIPT=repr(WAIT_FOR.format(path=str(release))))
+    holding = asyncio.create_task(run_on_dask(holds, holder, cluster, limits))
+    try:
+        await holder.until(said("sim", "ready"))
+        waiting = asyncio.create_task(
+            run_on_dask(planned(two_seats, tmp_path / "b"), wanting, cluster, limits)
+        )
+        # Let the 2-seat job take the free seat and start waiting for the other one.
+        await asyncio.wait((waiting,), timeout=0.5)
+        assert not waiting.done()
+        quick = planned(one_seat, tmp_path / "c", SCRIPT=repr("print('quick')"))
+        async with asyncio.timeout(20):
+            assert await run_on_dask(quick, small, cluster, limits) == Status.PASSED
+        assert not holding.done()  # the seat came from the waiting 2-seat job
+        assert wanting.started() == {}
+    finally:
+        release.touch()
+    async with asyncio.timeout(30):
+        assert await holding == Status.PASSED
+        assert await waiting == Status.PASSED
+    assert wanting.started()["big"].time >= holder.finished()["sim"].time
+
+
 async def test_cores_become_dask_resources(cluster: str, tmp_path: Path) -> None:
     """Each worker declares CORES=2: three 2-core jobs never run three at once."""
     plan_ = planned(
