@@ -493,3 +493,28 @@ async def test_killed_worker_fails_its_job_as_worker_lost(cluster: str, tmp_path
     )
     assert victim.lines == 2  # "ready", then gator's own line saying why
     assert after.status == Status.PASSED
+
+
+async def test_own_cluster_fails_a_killed_workers_job_once(tmp_path: Path) -> None:
+    """With no scheduler given, gator's own LocalCluster never reruns a lost job."""
+    plan_ = planned(
+        "!Job {id: victim, command: PY, args: [-c, SCRIPT]}",
+        tmp_path,
+        SCRIPT=repr(WAIT_FOR.format(path=str(tmp_path / "never"))),
+    )
+    sink = Recorder()
+    running = asyncio.create_task(run_on_dask(plan_, sink, None, Limits(parallel=1)))
+    await sink.until(said("victim", "ready"), timeout_s=60)
+    pid = sink.started()["victim"].pid
+    try:
+        os.kill(psutil.Process(pid).ppid(), signal.SIGKILL)  # the worker running it
+        async with asyncio.timeout(60):
+            assert await running == Status.FAILED
+    finally:
+        kill_group(pid)
+    victim = sink.finished()["victim"]
+    assert (victim.status, victim.reason) == (Status.FAILED, "worker-lost")
+    assert re.fullmatch(
+        r"gator: the Dask worker tcp://\S+ running this job was lost", victim.first_error
+    )
+    assert [type(e).__name__ for e in sink.events].count("JobStarted") == 1
