@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -155,7 +157,7 @@ def test_ctrl_c_stops_every_process_and_keeps_the_store(runs: Path, write_spec) 
     assert set(run.jobs["status"]) == {"cancelled"}
 
 
-def test_sigkill_of_the_cli_leaves_a_readable_store(runs: Path, write_spec) -> None:
+def test_sigkill_of_the_cli_leaves_a_readable_store_and_no_jobs(runs: Path, write_spec) -> None:
     spec = write_spec(SLEEPY.format(py=PY))
     with _start(spec, runs) as proc:
         _wait_for(proc, "start  s[1].j")
@@ -163,16 +165,40 @@ def test_sigkill_of_the_cli_leaves_a_readable_store(runs: Path, write_spec) -> N
         deadline = time.monotonic() + 20
         while "up" not in gn.load(run_dir).log("s[0].j") and time.monotonic() < deadline:
             time.sleep(0.05)  # another process's store: nothing to await but its commits
-        jobs = psutil.Process(proc.pid).children()
+        tree = psutil.Process(proc.pid).children(recursive=True)
+        jobs = [p for p in tree if "-S" not in p.cmdline()]  # not the watchdog itself
+        assert len(jobs) == 4  # two jobs, each with its child
         proc.kill()
         proc.wait(timeout=10)
-    for job in jobs:  # each job leads its own process group: tidy up after the test
-        os.killpg(job.pid, signal.SIGKILL)
+    # The jobs lead their own sessions; the run's watchdog stops them (SIGTERM).
+    assert _ended([p.pid for p in jobs], timeout_s=15) == []
     run = gn.load(run_dir)
     assert run.status == "cancelled"  # its engine is gone, whatever the store last said
     assert run.wait(0) == "cancelled"
     assert run.log("s[0].j") == "up"
     assert list(run.jobs["job"]) == ["s[0].j", "s[1].j", "s[2].j"]
+
+
+def _ended(pids: list[int], timeout_s: float) -> list[int]:
+    """Wait for processes that are not our children to exit; returns those still alive."""
+    fds = {}
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            fds[os.pidfd_open(pid)] = pid
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    deadline = time.monotonic() + timeout_s
+    alive = dict(fds)
+    try:
+        while alive and (left := deadline - time.monotonic()) > 0:
+            for fd, _ in poller.poll(left * 1000):
+                poller.unregister(fd)
+                alive.pop(fd)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return sorted(alive.values())
 
 
 def test_a_live_run_can_be_read_from_another_process(

@@ -6,12 +6,14 @@ ever sees the :class:`~gator_nb.engine.schedule.Backend` protocol.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.schedule import Backend, Limits, LocalBackend
+from gator_nb.engine.watchdog import Watchdog
 from gator_nb.errors import LaunchError
 
 if TYPE_CHECKING:
@@ -38,7 +40,12 @@ async def open_backend(
     ``!Cores``/``!Memory``/``!License`` needs, which a ``Launch`` does not carry.
     """
     if name == "local":
-        yield LocalBackend(monitor)
+        watchdog = Watchdog(limits.grace_s)
+        try:
+            yield LocalBackend(monitor, watchdog)
+        finally:
+            # Off the loop: if jobs were left listed, the helper takes the grace period.
+            await asyncio.to_thread(watchdog.close)
         return
     if name == "dask":
         from gator_nb.engine.dask import open_dask  # distributed is optional and heavy

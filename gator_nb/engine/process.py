@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from gator_nb.engine.monitor import Monitor, TreeStats
+    from gator_nb.engine.watchdog import Watchdog
     from gator_nb.events import Event
 
 __all__ = ["Launch", "run_job"]
@@ -56,14 +57,16 @@ async def run_job(
     monitor: Monitor,
     *,
     clock: Callable[[], float] = time.time,
+    watchdog: Watchdog | None = None,
 ) -> JobFinished:
     """Run ``launch`` to completion, emitting its events to ``sink``; return its end.
 
     A job that fails, or cannot even start, is data (``JobFinished``), not an
     exception. Cancellation stops the process group, emits a CANCELLED
-    ``JobFinished`` and re-raises.
+    ``JobFinished`` and re-raises. ``watchdog`` hears of the job's process group
+    while it may be alive.
     """
-    job = _Job(launch, sink, monitor, clock)
+    job = _Job(launch, sink, monitor, clock, watchdog)
     try:
         job.tainted = lower_own_peak()
         proc = spawn(launch)
@@ -104,8 +107,10 @@ class _Job:
         sink: Callable[[Event], None],
         monitor: Monitor,
         clock: Callable[[], float],
+        watchdog: Watchdog | None = None,
     ) -> None:
         self._launch, self._sink, self._monitor, self._clock = launch, sink, monitor, clock
+        self._watchdog = watchdog
         self._loop = asyncio.get_running_loop()
         self._out = Output(launch.job, sink, clock, first_line=launch.first_line)
         self._proc: subprocess.Popen[bytes] | None = None
@@ -126,6 +131,8 @@ class _Job:
 
     def started(self, proc: subprocess.Popen[bytes]) -> None:
         self._proc, self._pid = proc, proc.pid
+        if self._watchdog is not None:
+            self._watchdog.add(proc.pid)
         self._emit_started()
         self._monitor.add(self._launch.job, proc.pid)
         self._pidfd = os.pidfd_open(proc.pid)
@@ -333,6 +340,8 @@ class _Job:
     # -- outcome -----------------------------------------------------------
 
     def finish(self, *, cancelled: bool) -> JobFinished:
+        if self._watchdog is not None and self._pid:
+            self._watchdog.remove(self._pid)  # cleanup has stopped the whole group
         self._out.flush()
         status, reason = self._outcome(cancelled=cancelled)
         code, ru, stats = self._code, self._rusage, self._stats

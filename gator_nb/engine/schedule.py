@@ -17,6 +17,7 @@ from typing import Protocol
 from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.output import note_block
 from gator_nb.engine.process import Launch, run_job
+from gator_nb.engine.watchdog import Watchdog
 from gator_nb.events import (
     Event,
     JobFinished,
@@ -44,9 +45,10 @@ class LocalBackend:
     """Jobs as local subprocesses, sampled by one shared :class:`Monitor`."""
 
     monitor: Monitor
+    watchdog: Watchdog | None = None  # stops the jobs if the engine is killed outright
 
     async def run(self, launch: Launch, sink: Sink) -> JobFinished:
-        return await run_job(launch, sink, self.monitor)
+        return await run_job(launch, sink, self.monitor, watchdog=self.watchdog)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
