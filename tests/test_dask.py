@@ -484,8 +484,9 @@ async def test_killed_worker_fails_its_job_as_worker_lost(cluster: str, tmp_path
     try:
         os.kill(psutil.Process(pid).ppid(), signal.SIGKILL)  # the worker running it
         assert await running == Status.FAILED
+        await ended(pid)  # stopped by the dead worker's watchdog
     finally:
-        kill_group(pid)  # a worker killed outright cannot stop its jobs
+        kill_group(pid)
     victim, after = sink.finished()["top.victim"], sink.finished()["top.after"]
     assert (victim.status, victim.reason) == (Status.FAILED, "worker-lost")
     assert re.fullmatch(
@@ -510,6 +511,7 @@ async def test_own_cluster_fails_a_killed_workers_job_once(tmp_path: Path) -> No
         os.kill(psutil.Process(pid).ppid(), signal.SIGKILL)  # the worker running it
         async with asyncio.timeout(60):
             assert await running == Status.FAILED
+        await ended(pid)  # stopped by the dead worker's watchdog
     finally:
         kill_group(pid)
     victim = sink.finished()["victim"]

@@ -1,7 +1,8 @@
 """The worker side of the dask backend: run one job in the wrapper, stream its events.
 
 Runs inside Dask worker processes. Owns the per-process registry of running jobs (for
-cancellation), event batching onto the run's ``distributed.Queue``, and the reply.
+cancellation), the worker's watchdog (which stops its jobs if the worker is killed
+outright), event batching onto the run's ``distributed.Queue``, and the reply.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.process import Launch, run_job
+from gator_nb.engine.watchdog import Watchdog
 from gator_nb.events import Event, JobFinished, Status
 
 __all__ = ["Reply", "Request", "cancel_jobs", "execute", "forget_run", "import_distributed"]
@@ -183,10 +185,23 @@ def execute(request: Request) -> Reply:
     return asyncio.run(_serve(request))
 
 
+_watchdog: list[Watchdog] = []  # one per worker process, started by its first job
+_watchdog_lock = threading.Lock()
+
+
+def _worker_watchdog(grace_s: float) -> Watchdog:
+    """This process's watchdog; it lives as long as the worker (its pipe closes with it)."""
+    with _watchdog_lock:
+        if not _watchdog:
+            _watchdog.append(Watchdog(grace_s))
+        return _watchdog[0]
+
+
 async def _serve(request: Request) -> Reply:
     outbox = _Outbox(request)
     monitor = Monitor(outbox.add, interval_s=request.sample_interval_s)
-    job = asyncio.create_task(run_job(request.launch, outbox.add, monitor))
+    watchdog = _worker_watchdog(request.launch.grace_s)
+    job = asyncio.create_task(run_job(request.launch, outbox.add, monitor, watchdog=watchdog))
     if not _REGISTRY.enter(request.key, job):
         job.cancel()  # the engine gave up on it before it started: never spawn it
     sampling = asyncio.create_task(monitor.run())
