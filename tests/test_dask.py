@@ -107,6 +107,17 @@ def said(job: str, text: str) -> Callable[[Event], bool]:
     )
 
 
+def licensed(job: str, licence: str, seats: int, args: str = "[-c, SCRIPT]") -> str:
+    """A one-job spec that needs ``seats`` of ``licence`` and runs Python with ``args``."""
+    return f"""
+        !Job
+          id: {job}
+          resources: [!License [{licence}, {seats}]]
+          command: PY
+          args: {args}
+        """
+
+
 def gone(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -206,13 +217,7 @@ async def test_output_and_samples_arrive_while_the_job_runs(cluster: str, tmp_pa
 
 async def test_licence_semaphore_holds_across_runs(cluster: str, tmp_path: Path) -> None:
     """Two runs, each allowed the one seat by its own engine: only Dask can serialise them."""
-    spec = """
-        !Job
-          id: sim
-          resources: [!License [vcs, 1]]
-          command: PY
-          args: [-c, "import time; time.sleep(0.3)"]
-        """
+    spec = licensed("sim", "vcs", 1, args='[-c, "import time; time.sleep(0.3)"]')
     sinks = [Recorder(), Recorder()]
     limits = Limits(parallel=2, licenses={"vcs": 1})
     with distributed.Client(cluster, set_as_default=False) as client:
@@ -230,20 +235,8 @@ async def test_a_job_wanting_several_seats_does_not_hoard_them(
 ) -> None:
     """A 2-seat job that can get only one seat gives it back while it waits, so a 1-seat
     job of a third run is not held up behind it; it runs once both seats are free."""
-    one_seat = """
-        !Job
-          id: sim
-          resources: [!License [questa, 1]]
-          command: PY
-          args: [-c, SCRIPT]
-        """
-    two_seats = """
-        !Job
-          id: big
-          resources: [!License [questa, 2]]
-          command: PY
-          args: [-c, "print('big')"]
-        """
+    one_seat = licensed("sim", "questa", 1)
+    two_seats = licensed("big", "questa", 2, args="[-c, \"print('big')\"]")
     release = tmp_path / "release"
     limits = Limits(parallel=2, licenses={"questa": 2})
     holder, wanting, small = Recorder(), Recorder(), Recorder()
@@ -298,13 +291,7 @@ async def test_cores_become_dask_resources(cluster: str, tmp_path: Path) -> None
 
 
 async def test_cancel_while_waiting_for_a_licence(cluster: str, tmp_path: Path) -> None:
-    spec = """
-        !Job
-          id: sim
-          resources: [!License [xcelium, 1]]
-          command: PY
-          args: [-c, SCRIPT]
-        """
+    spec = licensed("sim", "xcelium", 1)
     release = tmp_path / "release"
     script = repr(WAIT_FOR.format(path=str(release)))
     holder, waiter = Recorder(), Recorder()
