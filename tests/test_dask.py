@@ -315,6 +315,11 @@ async def test_cancel_while_waiting_for_a_licence(cluster: str, tmp_path: Path) 
     assert await holding == Status.PASSED
     assert waiter.started() == {}
     assert waiter.finished()["sim"].status == Status.CANCELLED
+    # The cancelled request for the seat left no lease behind to expire in 30 s: the
+    # seat is free for the next run at once.
+    later = planned(spec, tmp_path / "c", SCRIPT=repr("print('later')"))
+    async with asyncio.timeout(10):
+        assert await run_on_dask(later, Recorder(), cluster, limits) == Status.PASSED
 
 
 async def test_cancel_stops_remote_process_groups(cluster: str, tmp_path: Path) -> None:

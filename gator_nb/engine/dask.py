@@ -158,15 +158,32 @@ class _Licenses:
 
     async def _seats(self, semaphore: Any, count: int) -> list[Any]:
         while True:
-            await semaphore.acquire()
+            while not await self._seat(semaphore):
+                pass
             got = 1
-            while got < count and await semaphore.acquire(timeout=_SEAT_WAIT_S):
+            while got < count and await self._seat(semaphore):
                 got += 1
             if got == count:
                 return [semaphore] * count
             # Holding some seats while waiting for more could deadlock two runs.
             await self.give([semaphore] * got)
             await asyncio.sleep(random.uniform(0, _SEAT_WAIT_S))
+
+    async def _seat(self, semaphore: Any) -> bool:
+        """Ask for one seat, waiting at most _SEAT_WAIT_S; True if it was granted.
+
+        A request cancelled on its way would still be granted by the scheduler, to a lease
+        nobody holds, and block the seat until Dask's lease timeout (30 s). So requests are
+        short, and a cancelled one is seen through: a seat it got is given straight back.
+        """
+        request = asyncio.ensure_future(semaphore.acquire(timeout=_SEAT_WAIT_S))
+        try:
+            return bool(await asyncio.shield(request))
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                if await request:
+                    await semaphore.release()
+            raise
 
 
 class DaskBackend:
