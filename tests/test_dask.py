@@ -118,6 +118,22 @@ def licensed(job: str, licence: str, seats: int, args: str = "[-c, SCRIPT]") -> 
         """
 
 
+async def waiting_job(
+    tmp_path: Path,
+    scheduler: Any,
+    job: str = "slow",
+    spec: str = "!Job {id: slow, command: PY, args: [-c, SCRIPT]}",
+    limits: Limits | None = None,
+    ready_s: float = 20,
+) -> tuple[Recorder, asyncio.Task[Status], int]:
+    """Start a run whose ``job`` says "ready", then waits for ever; its sink, task and pid."""
+    plan_ = planned(spec, tmp_path, SCRIPT=repr(WAIT_FOR.format(path=str(tmp_path / "never"))))
+    sink = Recorder()
+    running = asyncio.create_task(run_on_dask(plan_, sink, scheduler, limits))
+    await sink.until(said(job, "ready"), timeout_s=ready_s)
+    return sink, running, sink.started()[job].pid
+
+
 def gone(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -411,15 +427,7 @@ async def test_losing_the_scheduler_fails_the_run(
     tmp_path: Path,
 ) -> None:
     address, scheduler, _ = lonely_scheduler
-    plan_ = planned(
-        "!Job {id: slow, command: PY, args: [-c, SCRIPT]}",
-        tmp_path,
-        SCRIPT=repr(WAIT_FOR.format(path=str(tmp_path / "never"))),
-    )
-    sink = Recorder()
-    running = asyncio.create_task(run_on_dask(plan_, sink, address))
-    await sink.until(said("slow", "ready"))
-    pid = sink.started()["slow"].pid
+    sink, running, pid = await waiting_job(tmp_path, address)
     try:
         scheduler.kill()
         with pytest.raises(LaunchError, match="lost the connection to the Dask scheduler at"):
@@ -437,15 +445,7 @@ async def test_a_worker_shutting_down_stops_its_jobs(
     tmp_path: Path,
 ) -> None:
     address, _, worker = lonely_scheduler
-    plan_ = planned(
-        "!Job {id: slow, command: PY, args: [-c, SCRIPT]}",
-        tmp_path,
-        SCRIPT=repr(WAIT_FOR.format(path=str(tmp_path / "never"))),
-    )
-    sink = Recorder()
-    running = asyncio.create_task(run_on_dask(plan_, sink, address))
-    await sink.until(said("slow", "ready"))
-    pid = sink.started()["slow"].pid
+    sink, running, pid = await waiting_job(tmp_path, address)
     try:
         worker.terminate()  # as a batch system does at the end of the worker's walltime
         await ended(pid)
@@ -458,21 +458,14 @@ async def test_a_worker_shutting_down_stops_its_jobs(
 
 async def test_killed_worker_fails_its_job_as_worker_lost(cluster: str, tmp_path: Path) -> None:
     """Last in the module: the nanny restarts the worker, but that takes a while."""
-    plan_ = planned(
-        """
+    spec = """
         !JobGroup
           id: top
           jobs:
             - !Job {id: victim, command: PY, args: [-c, SCRIPT]}
             - !Job {id: after, on_done: [victim], command: echo, args: [still here]}
-        """,
-        tmp_path,
-        SCRIPT=repr(WAIT_FOR.format(path=str(tmp_path / "never"))),
-    )
-    sink = Recorder()
-    running = asyncio.create_task(run_on_dask(plan_, sink, cluster))
-    await sink.until(said("top.victim", "ready"))
-    pid = sink.started()["top.victim"].pid
+        """
+    sink, running, pid = await waiting_job(tmp_path, cluster, "top.victim", spec)
     try:
         os.kill(psutil.Process(pid).ppid(), signal.SIGKILL)  # the worker running it
         assert await running == Status.FAILED
@@ -490,15 +483,11 @@ async def test_killed_worker_fails_its_job_as_worker_lost(cluster: str, tmp_path
 
 async def test_own_cluster_fails_a_killed_workers_job_once(tmp_path: Path) -> None:
     """With no scheduler given, gator's own LocalCluster never reruns a lost job."""
-    plan_ = planned(
-        "!Job {id: victim, command: PY, args: [-c, SCRIPT]}",
-        tmp_path,
-        SCRIPT=repr(WAIT_FOR.format(path=str(tmp_path / "never"))),
+    spec = "!Job {id: victim, command: PY, args: [-c, SCRIPT]}"
+    # With no scheduler the run starts a cluster of its own first.
+    sink, running, pid = await waiting_job(
+        tmp_path, None, "victim", spec, Limits(parallel=1), ready_s=60
     )
-    sink = Recorder()
-    running = asyncio.create_task(run_on_dask(plan_, sink, None, Limits(parallel=1)))
-    await sink.until(said("victim", "ready"), timeout_s=60)
-    pid = sink.started()["victim"].pid
     try:
         os.kill(psutil.Process(pid).ppid(), signal.SIGKILL)  # the worker running it
         async with asyncio.timeout(60):
