@@ -5,10 +5,13 @@ Only the public API lives here; heavy modules load when first used.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gator_nb.errors import GatorError, Problem, SpecError
 from gator_nb.spec import load_spec
+
+if TYPE_CHECKING:  # the real names, for type checkers; at run time they load on first use
+    from gator_nb.runner import Run, compare, load, rerun, run, runs
 
 __all__ = [
     "GatorError",

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from gator_nb.errors import GatorError, SpecError
 
@@ -39,40 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("spec", metavar="SPEC")
     run = sub.add_parser("run", help="run a spec (the default command)")
     run.add_argument("spec", metavar="SPEC")
-    run.add_argument(
-        "--parallel",
-        "-j",
-        type=_positive_int,
-        metavar="N",
-        help="jobs (cores) at once; default: the machine's CPU count",
-    )
-    run.add_argument(
-        "--memory",
-        type=_size,
-        metavar="SIZE",
-        help="memory budget for jobs with !Memory, e.g. 16GB",
-    )
-    run.add_argument(
-        "--licenses",
-        type=_licence,
-        action="append",
-        default=[],
-        metavar="NAME=N",
-        help="seats of a licence (repeatable)",
-    )
-    run.add_argument(
-        "--sample-interval",
-        type=float,
-        default=1.0,
-        metavar="S",
-        help="seconds between resource samples (default 1)",
-    )
-    run.add_argument("--runs-dir", metavar="DIR", help="where runs are kept (./gator-runs)")
-    run.add_argument("--backend", choices=("local", "dask"), default="local")
-    run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
-    loud = run.add_mutually_exclusive_group()
-    loud.add_argument("-v", "--verbose", action="store_true", help="stream job output")
-    loud.add_argument("-q", "--quiet", action="store_true", help="only the final summary")
+    _run_options(run)
     runs = sub.add_parser("runs", help="list runs")
     runs.add_argument("--runs-dir", metavar="DIR")
     show = sub.add_parser("show", help="a run's tree, or one job's details")
@@ -82,21 +50,16 @@ def _parser() -> argparse.ArgumentParser:
         "--all", action="store_true", help=f"every job even in runs of more than {_SHOW_JOBS} jobs"
     )
     show.add_argument("--runs-dir", metavar="DIR")
-    rerun = sub.add_parser("rerun", help="run a run's failed jobs again (a child run)")
-    rerun.add_argument("run", metavar="RUN")
-    which = rerun.add_mutually_exclusive_group()
-    which.add_argument(
-        "--failed",
-        action="store_true",
-        default=True,
-        help="the failed jobs and those skipped because of them (default)",
+    rerun = sub.add_parser(
+        "rerun", help="run a run's failed jobs again (a child run), as `gator run` would"
     )
-    which.add_argument("--all", action="store_true", help="every job of the run")
-    rerun.add_argument("--parallel", "-j", type=_positive_int, metavar="N")
-    rerun.add_argument("--runs-dir", metavar="DIR")
-    quiet = rerun.add_mutually_exclusive_group()
-    quiet.add_argument("-v", "--verbose", action="store_true")
-    quiet.add_argument("-q", "--quiet", action="store_true")
+    rerun.add_argument("run", metavar="RUN")
+    rerun.add_argument(
+        "--all",
+        action="store_true",
+        help="every job of the run (default: the failed ones and those skipped because of them)",
+    )
+    _run_options(rerun)
     compare = sub.add_parser("compare", help="job by job: what changed between two runs")
     compare.add_argument("before", metavar="A")
     compare.add_argument("after", metavar="B")
@@ -112,6 +75,44 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("job", metavar="JOB")
     logs.add_argument("--runs-dir", metavar="DIR")
     return parser
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    """The options `gator run` and `gator rerun` share: how to run, where, how loudly."""
+    parser.add_argument(
+        "--parallel",
+        "-j",
+        type=_positive_int,
+        metavar="N",
+        help="jobs (cores) at once; default: the machine's CPU count",
+    )
+    parser.add_argument(
+        "--memory",
+        type=_size,
+        metavar="SIZE",
+        help="memory budget for jobs with !Memory, e.g. 16GB",
+    )
+    parser.add_argument(
+        "--licenses",
+        type=_licence,
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="seats of a licence (repeatable)",
+    )
+    parser.add_argument(
+        "--sample-interval",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds between resource samples (default 1)",
+    )
+    parser.add_argument("--runs-dir", metavar="DIR", help="where runs are kept (./gator-runs)")
+    parser.add_argument("--backend", choices=("local", "dask"), default="local")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+    loud = parser.add_mutually_exclusive_group()
+    loud.add_argument("-v", "--verbose", action="store_true", help="stream job output")
+    loud.add_argument("-q", "--quiet", action="store_true", help="only the final summary")
 
 
 def _positive_int(text: str) -> int:
@@ -210,21 +211,42 @@ def _check(spec_path: str) -> int:
     return 0
 
 
+def _execution_options(options: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
+    return {
+        "runs_dir": options.runs_dir,
+        "parallel": options.parallel,
+        "memory": options.memory,
+        "licenses": dict(options.licenses),
+        "sample_interval": options.sample_interval,
+        "backend": options.backend,
+        "scheduler": options.scheduler,
+        "argv": ["gator", *argv],
+    }
+
+
 def _run(options: argparse.Namespace, argv: list[str]) -> int:
     from gator_nb.execution import Execution
+
+    return _execute(Execution(options.spec, **_execution_options(options, argv)), options)
+
+
+def _rerun(options: argparse.Namespace, argv: list[str]) -> int:
+    import gator_nb as gn
+    from gator_nb.execution import Execution
+
+    before = gn.load(options.run, options.runs_dir)
+    settings = _execution_options(options, argv)
+    settings["runs_dir"] = options.runs_dir or before.path.parent
+    execution = Execution.rerun(before.path, failed=not options.all, **settings)
+    if not options.quiet:
+        print(f"gator: rerun of {before.id} as {execution.id}", flush=True)
+    return _execute(execution, options)
+
+
+def _execute(execution: Execution, options: argparse.Namespace) -> int:
+    """Drive a run to its end with the live view or line log; its exit code."""
     from gator_nb.terminal import LineLog, LiveTree, summary_line
 
-    execution = Execution(
-        options.spec,
-        runs_dir=options.runs_dir,
-        parallel=options.parallel,
-        memory=options.memory,
-        licenses=dict(options.licenses),
-        sample_interval=options.sample_interval,
-        backend=options.backend,
-        scheduler=options.scheduler,
-        argv=["gator", *argv],
-    )
     for warning in execution.plan.warnings:
         print(warning, file=sys.stderr)
     live = None
@@ -277,44 +299,51 @@ async def _drive(execution: Execution, live: LiveTree | None) -> Status:
 
 
 def _runs(runs_dir: str | None) -> int:
+    import gator_nb as gn
     from gator_nb.execution import runs_dir_of
     from gator_nb.state import format_duration
-    from gator_nb.store import list_runs
 
-    rows = list_runs(runs_dir_of(runs_dir))
-    if not rows:
+    table = gn.runs(runs_dir)
+    if not len(table):
         print(f"no runs in {runs_dir_of(runs_dir)}")
         return 0
-    for row in rows:
-        took = format_duration(row["end"] - row["start"]) if row.get("end") else "-"
+    for row in table.itertuples(index=False):
+        took = (
+            "-"
+            if row.end is None or row.end != row.end
+            else format_duration((row.end - row.start).total_seconds())
+        )
         print(
-            f"{row['id']}  {row['status']:<9}  {row['passed']:>5} passed  "
-            f"{row['failed']:>4} failed  {row['jobs']:>5} jobs  {took:>7}  {row['spec']}"
+            f"{row.id}  {row.status:<9}  {row.passed:>5} passed  "
+            f"{row.failed:>4} failed  {row.jobs:>5} jobs  {took:>7}  {row.spec}"
         )
     return 0
 
 
 def _show(name: str, job: str | None, runs_dir: str | None, *, everything: bool = False) -> int:
-    from gator_nb.runner import load
-    from gator_nb.state import format_bytes, format_duration, render_tree
+    import gator_nb as gn
+    from gator_nb.views import render, row_text
 
-    found = load(name, runs_dir)
-    if job is None:
-        with found._reader() as reader:
-            info = reader.run_info()
-        state = found.state
-        note = "  (its engine stopped without finishing it)" if info["interrupted"] else ""
-        print(f"run {found.id}: {state.status.value}{note}  ({found.path})")
-        jobs = everything or len(state.jobs) <= _SHOW_JOBS
-        print("\n".join(render_tree(state, time.time(), jobs=jobs)))
-        if not jobs:  # a big run: its groups, then only the jobs that failed
-            failed = [n.path for n in state.jobs if n.status.value == "failed"]
-            print(f"{len(state.jobs)} jobs; the {len(failed)} that failed (--all for every job):")
-            for path in failed:
-                print(f"  x {path}  {(state.nodes[path].first_failure or ('', ''))[1][:100]}")
-        return 0
-    with found._reader() as reader:
-        row = found._check_job(reader, job)
+    found = gn.load(name, runs_dir)
+    if job is not None:
+        return _show_job(found.job(job))
+    info, state = found.info(), found.state
+    note = "  (its engine stopped without finishing it)" if info["interrupted"] else ""
+    print(f"run {found.id}: {state.status.value}{note}  ({found.path})")
+    jobs = everything or len(state.jobs) <= _SHOW_JOBS
+    now = time.time()
+    print("\n".join(row_text(row) for row in render(state, now, jobs=jobs)))
+    if not jobs:  # a big run: its groups, then only the jobs that failed
+        failed = [n.path for n in state.jobs if n.status.value == "failed"]
+        print(f"{len(state.jobs)} jobs; the {len(failed)} that failed (--all for every job):")
+        for row in render(state, now, roots=failed):  # named by their whole path
+            print("  " + row_text(dataclasses.replace(row, name=row.key)))
+    return 0
+
+
+def _show_job(row: dict[str, Any]) -> int:
+    from gator_nb.state import format_bytes, format_duration
+
     duration = format_duration(row["duration_s"]) if row.get("duration_s") is not None else "-"
     print(f"{row['job']}: {row['status']}")
     for label, value in (
@@ -336,39 +365,18 @@ def _show(name: str, job: str | None, runs_dir: str | None, *, everything: bool 
 
 
 def _logs(name: str, job: str, runs_dir: str | None) -> int:
-    from gator_nb.runner import load
+    import gator_nb as gn
 
-    found = load(name, runs_dir)
-    with found._reader() as reader:
-        if not any(r["job"] == job for r in reader.jobs()):
-            raise GatorError(f"no job {job!r} in run {found.id}")
-        text = reader.log_text(job)
+    text = gn.load(name, runs_dir).log(job)
     sys.stdout.write(text + ("\n" if text and not text.endswith("\n") else ""))
     return 0
 
 
-def _rerun(options: argparse.Namespace, argv: list[str]) -> int:
-    from gator_nb.runner import load, rerun
-    from gator_nb.terminal import summary_line
-
-    before = load(options.run, options.runs_dir)
-    child = rerun(before, failed=not options.all, parallel=options.parallel, wait=False)
-    print(f"gator: rerun of {before.id} as {child.id}", flush=True)
-    try:
-        status = child.wait()
-    except KeyboardInterrupt:
-        child.cancel()
-        print(f"gator: interrupted; run {child.id}", file=sys.stderr)
-        return 130
-    print(f"gator: {status}: {summary_line(child.state, time.time())}; run {child.id}")
-    return 0 if status == "passed" else 1
-
-
 def _compare(before: str, after: str, runs_dir: str | None, everything: bool) -> int:
-    from gator_nb.runner import compare, load
+    import gator_nb as gn
 
-    a, b = load(before, runs_dir), load(after, runs_dir)
-    table = compare(a, b)
+    a, b = gn.load(before, runs_dir), gn.load(after, runs_dir)
+    table = gn.compare(a, b)
     if not everything:
         table = table[table["change"] != "unchanged"]
     print(f"{a.id} -> {b.id}")
@@ -383,9 +391,9 @@ def _compare(before: str, after: str, runs_dir: str | None, everything: bool) ->
 
 
 def _report(name: str, html: str | None, junit: str | None, runs_dir: str | None) -> int:
-    from gator_nb.runner import load
+    import gator_nb as gn
 
-    found = load(name, runs_dir)
+    found = gn.load(name, runs_dir)
     if not html and not junit:
         html = str(found.path / "report.html")
     if html:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["GatorError", "LaunchError", "Problem", "SpecError", "StoreError"]
+__all__ = [
+    "GatorError",
+    "LaunchError",
+    "NoSuchJob",
+    "Problem",
+    "SpecError",
+    "StoreError",
+    "UsageError",
+]
 
 
 class GatorError(Exception):
@@ -40,3 +48,11 @@ class LaunchError(GatorError):
 
 class StoreError(GatorError):
     """A run directory or its store cannot be read or written."""
+
+
+class NoSuchJob(StoreError):
+    """A job path that is not in the run (the message suggests the nearest one)."""
+
+
+class UsageError(GatorError):
+    """An argument of the API or the CLI that cannot be used (a bad severity name...)."""

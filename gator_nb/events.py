@@ -16,6 +16,7 @@ __all__ = [
     "JobStarted",
     "LineBlock",
     "Message",
+    "Reason",
     "RunFinished",
     "Severity",
     "Status",
@@ -35,6 +36,25 @@ class Status(StrEnum):
     @property
     def done(self) -> bool:
         return self not in (Status.PENDING, Status.RUNNING)
+
+
+class Reason(StrEnum):
+    """Why a job ended as it did (``run.jobs.reason``); empty for a job that passed."""
+
+    NONE = ""
+    EXIT_CODE = "exit-code"  # exited non-zero
+    SIGNAL = "signal"  # killed by a signal
+    TIMEOUT = "timeout"  # ran past its ``timeout``
+    ERROR_IN_LOG = "error-in-log"  # exited 0 but logged an ERROR or CRITICAL line
+    LAUNCH = "launch"  # its command or cwd was not found
+    LOST = "lost"  # reaped elsewhere: its exit status is unknown
+    INTERNAL = "internal"  # gator itself failed around the job
+    LICENSE = "license"  # it needs more licence seats than exist
+    DEPENDENCY = "dependency"  # skipped: a dependency ended the wrong way
+    CANCELLED = "cancelled"  # the run was stopped
+    WORKER_LOST = "worker-lost"  # its Dask worker died while it ran
+    SCHEDULER_LOST = "scheduler-lost"  # the Dask scheduler went away
+    DASK_CANCELLED = "dask-cancelled"  # Dask cancelled it
 
 
 class Severity(IntEnum):
@@ -110,7 +130,7 @@ class JobFinished:
     exit_code: int | None = None
     signal: int | None = None
     timed_out: bool = False
-    reason: str = ""  # "", "exit-code", "signal", "timeout", "error-in-log", ...
+    reason: Reason = Reason.NONE
     cpu_s: float = 0.0
     peak_rss: int = 0
     warnings: int = 0

@@ -7,6 +7,7 @@ in a thread); it fans every engine event out to the store, the state and the vie
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import shlex
@@ -16,15 +17,18 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gator_nb.engine.backends import open_backend
+from gator_nb.engine.backends import check_backend, open_backend
+from gator_nb.engine.launch import Limits
 from gator_nb.engine.monitor import Monitor
-from gator_nb.engine.schedule import Limits, run_plan
+from gator_nb.engine.platform import check_platform
+from gator_nb.engine.schedule import run_plan
 from gator_nb.errors import LaunchError
 from gator_nb.events import Event, Status
+from gator_nb.paths import jobs_under
 from gator_nb.spec import Spec, load_spec, plan
-from gator_nb.spec.plan import subset
 from gator_nb.state import RunState
-from gator_nb.store import GroupRow, JobRow, RunInfo, StoreWriter
+from gator_nb.store import GroupRow, JobRow, RunInfo, StoreReader, StoreWriter
+from gator_nb.triage import rerun_selection
 
 __all__ = ["Execution", "Listener", "runs_dir_of"]
 
@@ -44,6 +48,34 @@ def _new_run_id(now: float, runs_dir: Path) -> str:
         if not (runs_dir / run_id).exists():
             return run_id
         tick += 1
+
+
+def _limits(
+    parallel: int | None,
+    memory: int | None,
+    licenses: Mapping[str, int] | None,
+    grace_s: float,
+) -> Limits:
+    if parallel is not None and parallel < 1:
+        raise LaunchError(f"parallel must be at least 1, got {parallel}")
+    if memory is not None and memory < 1:
+        raise LaunchError(f"the memory budget must be at least 1 byte, got {memory}")
+    bad = {name: seats for name, seats in (licenses or {}).items() if seats < 1}
+    if bad:
+        raise LaunchError(f"licence seats must be at least 1, got {bad}")
+    return Limits(
+        parallel=parallel or os.cpu_count() or 1,
+        memory=memory,
+        licenses=dict(licenses or {}),
+        grace_s=grace_s,
+    )
+
+
+def _interval(seconds: float) -> float:
+    # A zero, negative or NaN interval would sample in a busy loop.
+    if not 0.01 <= seconds <= 86400:
+        raise LaunchError(f"the sample interval must be 0.01 to 86400 seconds, got {seconds}")
+    return seconds
 
 
 class Execution:
@@ -67,37 +99,34 @@ class Execution:
         cwd: str | None = None,
         only: Collection[str] | None = None,
     ) -> None:
-        """Plan ``spec`` and open its store; ``only`` restricts it to those jobs (reruns)."""
-        self.spec = spec if isinstance(spec, Spec) else load_spec(Path(spec), dependencies=False)
+        """Check and plan ``spec``, then open its run; ``only`` restricts it (reruns).
+
+        Everything a user can get wrong is checked before anything is written, so a bad
+        spec, option or backend leaves no run directory behind.
+
+        Raises:
+            SpecError: the spec has problems.
+            LaunchError: an option or the backend cannot be used.
+        """
+        # 1. Pure: options, backend, spec and plan. Nothing on disk yet.
+        self.limits = _limits(parallel, memory, licenses, grace_s)
+        self.sample_interval = _interval(sample_interval)
+        check_backend(backend, scheduler)
+        if backend == "local":
+            check_platform()
+        self.backend, self.scheduler = backend, scheduler
+        self.spec = spec if isinstance(spec, Spec) else load_spec(Path(spec))
         self.start = time.time()
-        self.id = _new_run_id(self.start, runs_dir_of(runs_dir))
-        self.path = runs_dir_of(runs_dir) / self.id
+        base = runs_dir_of(runs_dir)
+        self.id = _new_run_id(self.start, base)
+        self.path = base / self.id
         self.base_env = dict(os.environ if base_env is None else base_env)
         self.cwd = cwd or os.getcwd()
         self.plan = plan(
             self.spec, base_env=self.base_env, cwd=self.cwd, run_id=self.id, run_dir=str(self.path)
         )
         if only is not None:
-            self.plan = subset(self.plan, only)
-        try:  # only once the plan is good: a bad spec leaves nothing behind
-            self.path.mkdir(parents=True)
-            # Kept (owner-only) so that a rerun sees the environment this run saw.
-            fd = os.open(self.path / "environ.json", os.O_WRONLY | os.O_CREAT, 0o600)
-            with os.fdopen(fd, "w") as out:
-                json.dump(self.base_env, out)
-        except OSError as exc:
-            raise LaunchError(f"cannot create the run directory {self.path}: {exc}") from None
-        bad = {name: seats for name, seats in (licenses or {}).items() if seats < 1}
-        if bad:
-            raise LaunchError(f"licence seats must be at least 1, got {bad}")
-        self.limits = Limits(
-            parallel=parallel or os.cpu_count() or 1,
-            memory=memory,
-            licenses=dict(licenses or {}),
-            grace_s=grace_s,
-        )
-        self.sample_interval = sample_interval
-        self.backend, self.scheduler = backend, scheduler
+            self.plan = self.plan.subset(only)
         self.state = RunState(
             ((j.path, j.group) for j in self.plan.jobs),
             ((g.path, g.parent, g.kind) for g in self.plan.groups.values()),
@@ -105,8 +134,59 @@ class Execution:
         self.listeners: list[Listener] = []
         self.problems: list[str] = []  # what went wrong around the jobs (not in them)
         self.status = Status.RUNNING
-        self.writer = StoreWriter(self.path)
-        self.writer.begin(self._info(argv, parent), self._job_rows(), self._group_rows())
+        # 2. Side effects: the run directory, its environment and the store.
+        self.writer = self._open(argv, parent)
+
+    @classmethod
+    def rerun(
+        cls,
+        parent: Path,
+        *,
+        failed: bool = True,
+        runs_dir: str | os.PathLike[str] | None = None,
+        **options: Any,
+    ) -> Execution:
+        """A rerun of the run at ``parent``: its failed jobs (and those skipped because of
+        them, or every job with ``failed=False``), with its spec, cwd and environment.
+
+        ``options`` are those of ``Execution`` (``parallel``, ``backend``...).
+        """
+        with StoreReader(parent) as reader:
+            info, rows = reader.run_info(), reader.jobs()
+        statuses = {row["job"]: row["status"] for row in rows}
+        depends = {
+            row["job"]: jobs_under(statuses, [t for _, t in row["depends"] or ()]) for row in rows
+        }
+        spec = load_spec(text=info["spec_text"])
+        spec_path = Path(info["cwd"], info["spec"])
+        spec = dataclasses.replace(spec, file=info["spec"], directory=str(spec_path.parent))
+        environ = parent / "environ.json"
+        try:
+            base_env = json.loads(environ.read_text()) if environ.exists() else None
+        except (OSError, ValueError) as exc:
+            raise LaunchError(f"cannot read the environment of run {info['id']}: {exc}") from None
+        return cls(
+            spec,
+            runs_dir=runs_dir or parent.parent,
+            parent=info["id"],
+            base_env=base_env,
+            cwd=info["cwd"],
+            only=rerun_selection(statuses, depends, failed=failed),
+            **options,
+        )
+
+    def _open(self, argv: Sequence[str], parent: str | None) -> StoreWriter:
+        try:
+            self.path.mkdir(parents=True)
+            # Kept (owner-only) so that a rerun sees the environment this run saw.
+            fd = os.open(self.path / "environ.json", os.O_WRONLY | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump(self.base_env, out)
+        except OSError as exc:
+            raise LaunchError(f"cannot create the run directory {self.path}: {exc}") from None
+        writer = StoreWriter(self.path)
+        writer.begin(self._info(argv, parent), self._job_rows(), self._group_rows())
+        return writer
 
     def _info(self, argv: Sequence[str], parent: str | None) -> RunInfo:
         return RunInfo(
@@ -119,6 +199,7 @@ class Execution:
             hostname=socket.gethostname(),
             pid=os.getpid(),
             parent=parent,
+            backend=self.backend,
         )
 
     def _job_rows(self) -> list[JobRow]:
@@ -170,7 +251,6 @@ class Execution:
                 monitor=monitor,
                 limits=self.limits,
                 scheduler=self.scheduler,
-                plan=self.plan,
             ) as backend:
                 self.status = await run_plan(
                     self.plan, self.sink, backend, limits=self.limits, base_env=self.base_env

@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gator_nb.palette import STATUS
 from gator_nb.state import format_bytes, format_duration
+from gator_nb.views import row_text
 
 if TYPE_CHECKING:
     import pandas as pd  # noqa: TID251 - types only
 
-    from gator_nb.runner import Run
+    from gator_nb.views import Row
 
 __all__ = ["html_report", "junit_report"]
+
+_FAILURE_LINES = 50  # log lines in a JUnit failure's text
 
 _STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px;
@@ -31,18 +34,11 @@ table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { border-bottom: 1px solid #d0d7de; padding: 4px 8px; text-align: left;
          vertical-align: top; }
 th { background: #f6f8fa; } td.num { text-align: right; }
-.passed { color: #1a7f37; } .failed { color: #cf222e; font-weight: 600; }
-.skipped { color: #9a6700; } .cancelled { color: #8250df; }
 code { font: 12px ui-monospace, monospace; white-space: pre-wrap; word-break: break-all; }
 img { max-width: 100%; }
-"""
-
-_PLOTS = (
-    ("Timeline", "timeline"),
-    ("Outcome per group", "summary"),
-    ("Peak memory per group", "peak_memory"),
-    ("Memory over time", "resources"),
-)
+pre.tree { font: 12px/1.35 ui-monospace, monospace; }
+.failed { font-weight: 600; }
+""" + "".join(f".{status} {{ color: {colour}; }}\n" for status, colour in STATUS.items())
 
 
 def _cell(value: Any) -> str:
@@ -71,30 +67,42 @@ def _table(frame: pd.DataFrame, columns: list[str], *, code: tuple[str, ...] = (
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _plot(run: Run, method: str) -> str:
-    figure = getattr(run.plot, method, None)
-    if figure is None:
-        return ""
-    buffer = io.BytesIO()
-    figure().savefig(buffer, format="png", dpi=100)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img alt="{method}" src="data:image/png;base64,{data}">'
+def _picture(data: bytes, title: str) -> str:
+    encoded = base64.b64encode(data).decode("ascii")
+    return f'<img alt="{html.escape(title)}" src="data:image/png;base64,{encoded}">'
 
 
-def html_report(run: Run, path: Path) -> Path:
-    """Write ``run`` as one self-contained HTML page at ``path``; returns the path."""
-    jobs, failures, buckets = run.jobs, run.failures(), run.buckets()
+def _tree(rows: list[Row]) -> str:
+    lines = [
+        f'<span class="{row.status.value}">{html.escape(row_text(row))}</span>' for row in rows
+    ]
+    return '<pre class="tree">' + "\n".join(lines) + "</pre>"
+
+
+def html_report(
+    path: Path,
+    *,
+    run_id: str,
+    status: str,
+    jobs: pd.DataFrame,
+    failures: pd.DataFrame,
+    buckets: pd.DataFrame,
+    rows: list[Row],
+    plots: dict[str, bytes],
+) -> Path:
+    """Write a run as one self-contained HTML page at ``path``; returns the path.
+
+    ``jobs``, ``failures`` (with a ``command`` column) and ``buckets`` are the run's
+    frames, ``rows`` its tree (groups), ``plots`` PNG figures by title.
+    """
     counts = jobs["status"].value_counts()
     summary = ", ".join(f"{int(n)} {s}" for s, n in counts.items() if n)
     starts, ends, peaks = (jobs[c].dropna() for c in ("start", "end", "peak_rss"))
     wall = (ends.max() - starts.min()).total_seconds() if len(ends) and len(starts) else 0.0
     peak = format_bytes(float(peaks.max())) if len(peaks) else "not measured"
-    failures = failures.assign(
-        command=[run.command(job) for job in failures["job"]] if len(failures) else []
-    )
     parts = [
-        f"<h1>gator run {html.escape(run.id)}: "
-        f'<span class="{html.escape(run.status)}">{html.escape(run.status)}</span></h1>',
+        f"<h1>gator run {html.escape(run_id)}: "
+        f'<span class="{html.escape(status)}">{html.escape(status)}</span></h1>',
         f"<p>{len(jobs)} jobs: {html.escape(summary)}; wall time "
         f"{format_duration(wall)}; peak memory of one job {peak}. "
         f"Written {time.strftime('%Y-%m-%d %H:%M:%S')}.</p>",
@@ -112,27 +120,11 @@ def html_report(run: Run, path: Path) -> Path:
                 code=("first_error", "command"),
             ),
         ]
-    for title, method in _PLOTS:
-        image = _plot(run, method)
-        if image:
-            parts += [f"<h2>{title}</h2>", image]
+    for title, data in plots.items():
+        parts += [f"<h2>{html.escape(title)}</h2>", _picture(data, title)]
     parts += [
         "<h2>Groups</h2>",
-        _table(
-            run.groups.query("kind != 'copy'"),
-            [
-                "group",
-                "status",
-                "jobs",
-                "passed",
-                "failed",
-                "skipped",
-                "warnings",
-                "errors",
-                "duration_s",
-                "peak_rss",
-            ],
-        ),
+        _tree(rows),
         "<h2>Jobs</h2>",
         _table(
             jobs,
@@ -152,29 +144,35 @@ def html_report(run: Run, path: Path) -> Path:
     ]
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>gator run {html.escape(run.id)}</title><style>{_STYLE}</style></head>"
+        f"<title>gator run {html.escape(run_id)}</title><style>{_STYLE}</style></head>"
         f"<body>{''.join(parts)}</body></html>\n"
     )
     path.write_text(page, encoding="utf-8")
     return path
 
 
-def junit_report(run: Run, path: Path) -> Path:
-    """Write ``run`` as JUnit XML: a testsuite per group, a testcase per job."""
-    jobs = run.jobs
-    root = ET.Element("testsuites", name=f"gator run {run.id}")
+def junit_report(path: Path, *, run_id: str, jobs: pd.DataFrame, warnings: pd.DataFrame) -> Path:
+    """Write a run as JUnit XML: a testsuite per group, a testcase per job.
+
+    ``warnings`` (the run's WARNING-and-worse messages) gives each failure its text.
+    """
+    lines = {
+        str(job): list(group["message"][:_FAILURE_LINES])
+        for job, group in warnings.groupby("job", observed=True, sort=False)
+    }
+    root = ET.Element("testsuites", name=f"gator run {run_id}")
     suites: dict[str, ET.Element] = {}
     totals = {"tests": 0, "failures": 0, "skipped": 0}
     for row in jobs.itertuples(index=False):
         group = str(row.group) if isinstance(row.group, str) else ""
         suite = suites.get(group)
         if suite is None:
-            suite = suites[group] = ET.SubElement(root, "testsuite", name=group or run.id)
+            suite = suites[group] = ET.SubElement(root, "testsuite", name=group or run_id)
             suite.attrib.update(tests="0", failures="0", errors="0", skipped="0")
         name = str(row.job)[len(group) + 1 :] if group else str(row.job)
         duration = float(row.duration_s) if row.duration_s == row.duration_s else 0.0
         case = ET.SubElement(
-            suite, "testcase", classname=group or run.id, name=name, time=f"{duration:.3f}"
+            suite, "testcase", classname=group or run_id, name=name, time=f"{duration:.3f}"
         )
         _count(suite, "tests")
         totals["tests"] += 1
@@ -183,7 +181,7 @@ def junit_report(run: Run, path: Path) -> Path:
             failure = ET.SubElement(
                 case, "failure", message=message or str(row.reason), type=str(row.reason)
             )
-            failure.text = "\n".join(run.messages_of(str(row.job), "WARNING")["message"][:50])
+            failure.text = "\n".join(lines.get(str(row.job), ()))
             _count(suite, "failures")
             totals["failures"] += 1
         elif row.status == "skipped":

@@ -9,25 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import concurrent.futures
-import dataclasses
-import json
 import os
 import sys
 import threading
 import time
-from collections.abc import Collection, Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from gator_nb.errors import GatorError, StoreError
+from gator_nb.errors import NoSuchJob, StoreError, UsageError
 from gator_nb.events import Severity, Status
 from gator_nb.execution import Execution, runs_dir_of
-from gator_nb.spec import Spec, load_spec
-from gator_nb.spec.load import suggest
-from gator_nb.state import RunState, group_rows, render_tree
+from gator_nb.spec import Spec
+from gator_nb.spec.nodes import suggest
+from gator_nb.state import RunState, group_rows
 from gator_nb.store import StoreReader, list_runs
-from gator_nb.triage import reproduce, rerun_selection
+from gator_nb.triage import reproduce
+from gator_nb.views import render, row_text
 
 if TYPE_CHECKING:
     import pandas as pd  # noqa: TID251 - types only; frames.py does the importing
@@ -47,6 +47,22 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_REPORT_PLOTS = (
+    ("Timeline", "timeline"),
+    ("Outcome per group", "summary"),
+    ("Peak memory per group", "peak_memory"),
+    ("Memory over time", "resources"),
+)
+
+
+def _severity(name: str | None) -> Severity | None:
+    if name is None:
+        return None
+    try:
+        return Severity[name.upper()]
+    except KeyError:
+        choices = ", ".join(s.name for s in Severity)
+        raise UsageError(f"no severity {name!r}; expected one of {choices}") from None
 
 
 class Run:
@@ -98,6 +114,8 @@ class Run:
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+            # Nothing to stop at exit any more: let the Run go when the user drops it.
+            atexit.unregister(self._stop_at_exit)
             self._done.set()
 
     def _stop_at_exit(self) -> None:
@@ -117,9 +135,19 @@ class Run:
     @property
     def parent(self) -> str | None:
         """The id of the run this one reran, if it is a rerun."""
-        with self._reader() as reader:
-            parent = reader.run_info()["parent"]
+        parent = self.info()["parent"]
         return str(parent) if parent else None
+
+    def info(self) -> dict[str, Any]:
+        """What the run is: ``id``, ``spec``, ``status``, ``start``, ``end``, ``cwd``,
+        ``argv``, ``hostname``, ``parent``, ``backend``, ``interrupted`` (its engine died),
+        and a count of jobs per status (``passed``, ``failed``...) and in all (``jobs``).
+        """
+        with self._reader() as reader:
+            info = reader.run_info()
+        if self._execution is not None:
+            info["status"] = self._execution.status.value
+        return info
 
     @property
     def state(self) -> RunState:
@@ -127,16 +155,8 @@ class Run:
         if self._execution is not None:
             return self._execution.state
         with self._reader() as reader:
-            rows = reader.jobs()
-            state = RunState(
-                ((r["job"], r["group"] or None) for r in rows),
-                ((g["path"], g["parent"], g["kind"]) for g in reader.groups()),
-            )
-            for row in rows:
-                state.finish_row(row)
-            info = reader.run_info()
-        state.status = Status(info["status"])
-        return state
+            jobs, groups, info = reader.jobs(), reader.groups(), reader.run_info()
+        return RunState.from_rows(jobs, groups, Status(info["status"]))
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the run ends (or ``timeout`` seconds pass); returns the status."""
@@ -223,14 +243,40 @@ class Run:
     def messages_of(self, job: str | None = None, severity: str | None = "WARNING") -> pd.DataFrame:
         """Log lines of ``job`` (or all jobs) at ``severity`` or above.
 
-        From WARNING up this reads only the indexed messages, never the raw logs.
+        From WARNING up this reads only the indexed messages, never the raw logs, so it is
+        the way to read a big run's problems without loading every line.
         """
         from gator_nb import frames
 
-        floor = Severity[severity.upper()] if severity else None
+        floor = _severity(severity)
         with self._reader() as reader:
-            self._check_job(reader, job)
+            if job is not None:
+                self._job_row(reader, job)
             return frames.messages(reader.messages(job, min_severity=floor))
+
+    def log_tail(
+        self, job: str, lines: int = 40, severity: str | None = None
+    ) -> tuple[list[tuple[str, str]], int]:
+        """The last ``lines`` log lines of ``job`` (at ``severity`` or above) as
+        ``(severity, text)`` pairs, and how many earlier ones were left out.
+        """
+        floor = _severity(severity)
+        kept: collections.deque[tuple[str, str]] = collections.deque(maxlen=max(lines, 0))
+        seen = 0
+        with self._reader() as reader:
+            self._job_row(reader, job)
+            for line in reader.messages(job, min_severity=floor):
+                kept.append((str(line["severity"]), str(line["message"])))
+                seen += 1
+        return list(kept), seen - len(kept)
+
+    def resources_of(self, job: str) -> pd.DataFrame:
+        """The resource samples of one job (``resources``' columns)."""
+        from gator_nb import frames
+
+        with self._reader() as reader:
+            self._job_row(reader, job)
+            return frames.resources(reader.samples(job))
 
     def failures(self) -> pd.DataFrame:
         """One row per failed job: ``first_error``, ``reason`` and its failure ``bucket``."""
@@ -244,42 +290,70 @@ class Run:
 
         return frames.buckets(self.failures())
 
+    def job(self, job: str) -> dict[str, Any]:
+        """One job's row: ``jobs``' columns plus ``argv`` and ``env`` (the spec's overlay).
+
+        Raises:
+            NoSuchJob: ``job`` is not a job of this run (the message suggests one).
+        """
+        with self._reader() as reader:
+            return self._job_row(reader, job)
+
     def command(self, job: str) -> str:
         """A shell line that reproduces ``job`` by hand: cd, its environment, its command."""
-        with self._reader() as reader:
-            row = self._check_job(reader, job)
+        row = self.job(job)
         return reproduce(row["argv"], row["cwd"], row["env"] or {})
 
     def log(self, job: str) -> str:
         """A job's whole log as text."""
         with self._reader() as reader:
-            self._check_job(reader, job)
+            self._job_row(reader, job)
             return reader.log_text(job)
 
     def report(self, path: str | os.PathLike[str]) -> Path:
         """Write one self-contained HTML report (tables, buckets, plots) to ``path``."""
         from gator_nb.report import html_report
 
-        return html_report(self, Path(path))
+        failures = self.failures()
+        failures = failures.assign(command=[self.command(str(j)) for j in failures["job"]])
+        return html_report(
+            Path(path),
+            run_id=self.id,
+            status=self.status,
+            jobs=self.jobs,
+            failures=failures,
+            buckets=self.buckets(),
+            rows=render(self.state, time.time(), jobs=False),
+            plots=self._pictures(),
+        )
+
+    def _pictures(self) -> dict[str, bytes]:
+        """The report's figures as PNG, by title."""
+        import io
+
+        pictures = {}
+        for title, method in _REPORT_PLOTS:
+            buffer = io.BytesIO()
+            getattr(self.plot, method)().savefig(buffer, format="png", dpi=100)
+            pictures[title] = buffer.getvalue()
+        return pictures
 
     def to_junit(self, path: str | os.PathLike[str]) -> Path:
         """Write the run as JUnit XML for CI systems; one testcase per job."""
         from gator_nb.report import junit_report
 
-        return junit_report(self, Path(path))
+        return junit_report(Path(path), run_id=self.id, jobs=self.jobs, warnings=self.messages_of())
 
-    def _check_job(self, reader: StoreReader, job: str | None) -> dict[str, Any]:
-        if job is None:
-            return {}
+    def _job_row(self, reader: StoreReader, job: str) -> dict[str, Any]:
         row = reader.job(job)
         if row is not None:
             return row
         known = [row["job"] for row in reader.query("SELECT job FROM jobs")]
-        raise GatorError(f"no job {job!r} in run {self.id}{suggest(job, known)}")
+        raise NoSuchJob(f"no job {job!r} in run {self.id}{suggest(job, known)}")
 
     def tree(self, *, jobs: bool = True) -> str:
         """The run tree with counts, durations and peak memory, as text."""
-        return "\n".join(render_tree(self.state, time.time(), jobs=jobs))
+        return "\n".join(row_text(row) for row in render(self.state, time.time(), jobs=jobs))
 
     def __repr__(self) -> str:
         return f"<gator Run {self.id} {self.status}>"
@@ -365,39 +439,18 @@ def rerun(
     with, and records ``previous`` as its parent. ``failed=False`` reruns every job.
     """
     before = previous if isinstance(previous, Run) else load(previous, runs_dir)
-    with before._reader() as reader:
-        info, rows = reader.run_info(), reader.jobs()
-    statuses = {row["job"]: row["status"] for row in rows}
-    depends = {row["job"]: _leaves(statuses, [t for _, t in row["depends"] or ()]) for row in rows}
-    only = rerun_selection(statuses, depends, failed=failed)
-    spec = load_spec(text=info["spec_text"], dependencies=False)
-    spec_path = Path(info["cwd"], info["spec"])
-    spec = dataclasses.replace(spec, file=info["spec"], directory=str(spec_path.parent))
-    environ = before.path / "environ.json"
-    base_env = json.loads(environ.read_text()) if environ.exists() else None
-    execution = Execution(
-        spec,
-        runs_dir=runs_dir or before.path.parent,
+    execution = Execution.rerun(
+        before.path,
+        failed=failed,
+        runs_dir=runs_dir,
         parallel=parallel,
         argv=tuple(sys.argv),
-        parent=before.id,
-        base_env=base_env,
-        cwd=info["cwd"],
-        only=only,
         **options,
     )
     started = Run.start(execution)
     if wait:
         started.wait()
     return started
-
-
-def _leaves(jobs: Collection[str], targets: Sequence[str]) -> set[str]:
-    """The jobs under each target path (a job, or a group/array/copy instance)."""
-    found: set[str] = set()
-    for target in targets:
-        found.update(j for j in jobs if j == target or j.startswith((target + ".", target + "[")))
-    return found
 
 
 def compare(before: Run | str, after: Run | str, runs_dir: str | None = None) -> pd.DataFrame:

@@ -1,19 +1,19 @@
-"""The run tree and its aggregates: a pure fold of events, and a text rendering of it.
+"""The run tree and its aggregates: a pure fold of events (or of a finished run's rows).
 
 Every group/array aggregates its children (counts per status, warnings, errors, CPU
-seconds, peak memory, first failure). The terminal view, ``gator show`` and the notebook
-all read this one structure; ``version`` changes whenever anything in it does.
+seconds, peak memory, first failure). ``views.render`` turns it into the rows every front
+end shows; ``version`` changes whenever anything in it does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from gator_nb.events import Event, JobFinished, JobOutput, JobStarted, RunFinished, Status
 
-__all__ = ["NodeState", "RunState", "format_bytes", "format_duration", "group_rows", "render_tree"]
+__all__ = ["NodeState", "RunState", "format_bytes", "format_duration", "group_rows"]
 
 
 @dataclass(slots=True)
@@ -134,30 +134,51 @@ class RunState:
             if failure and node.first_failure is None:
                 node.first_failure = failure
 
-    def finish_row(self, row: dict[str, Any]) -> None:
-        """Fold a finished job read back from the store (``gator show``)."""
+    @classmethod
+    def from_rows(
+        cls,
+        jobs: Iterable[Mapping[str, Any]],
+        groups: Iterable[Mapping[str, Any]],
+        status: Status,
+    ) -> RunState:
+        """The tree of a run read back from its store (``gator show``, a loaded ``Run``).
+
+        Each job row's figures are added up its chain once, as the live fold does.
+        """
+        rows = list(jobs)
+        state = cls(
+            ((str(r["job"]), r["group"] or None) for r in rows),
+            ((str(g["path"]), g["parent"], str(g["kind"])) for g in groups),
+        )
+        for row in rows:
+            state._settle(row)
+        state.status = status
+        return state
+
+    def _settle(self, row: Mapping[str, Any]) -> None:
+        job = str(row["job"])
         status = Status(str(row["status"]))
         start, end = row.get("start"), row.get("end")
-        if status == Status.PENDING:
-            return
+        if status != Status.PENDING:
+            self._move(job, status)
+        failure = None
+        if status == Status.FAILED:
+            failure = (job, str(row.get("first_error") or row.get("reason") or ""))
+        for node in self.chain(job):
+            if isinstance(start, float):
+                node.start = start if node.start is None else min(node.start, start)
+            if not status.done:
+                continue
+            node.warnings += int(row.get("warnings") or 0)
+            node.errors += int(row.get("errors") or 0)
+            node.cpu_s += float(row.get("cpu_s") or 0.0)
+            node.peak_rss = max(node.peak_rss, int(row.get("peak_rss") or 0))
+            if isinstance(end, float):
+                node.end = end if node.end is None else max(node.end, end)
+            if failure and node.first_failure is None:
+                node.first_failure = failure
         if isinstance(start, float):
-            self.apply(
-                JobStarted(job=str(row["job"]), time=start, pid=0, command=(), cwd="", hostname="")
-            )
-        if status != Status.RUNNING and isinstance(end, float):
-            self.apply(
-                JobFinished(
-                    job=str(row["job"]),
-                    time=end,
-                    status=status,
-                    warnings=int(row.get("warnings") or 0),
-                    errors=int(row.get("errors") or 0),
-                    cpu_s=float(row.get("cpu_s") or 0.0),
-                    peak_rss=int(row.get("peak_rss") or 0),
-                    first_error=str(row.get("first_error") or ""),
-                    reason=str(row.get("reason") or ""),
-                )
-            )
+            self.start = start if self.start is None else min(self.start, start)
 
 
 def format_bytes(size: float) -> str:
@@ -177,82 +198,6 @@ def format_duration(seconds: float) -> str:
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     return f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-_MARK = {
-    Status.PENDING: ".",
-    Status.RUNNING: "~",
-    Status.PASSED: "+",
-    Status.FAILED: "x",
-    Status.SKIPPED: "-",
-    Status.CANCELLED: "!",
-}
-
-
-def render_tree(
-    state: RunState,
-    now: float,
-    *,
-    jobs: bool = True,
-    max_depth: int | None = None,
-    roots: Sequence[str] | None = None,
-) -> list[str]:
-    """The tree as text lines: one per group (array copies folded) and, with ``jobs``, job.
-
-    Failed rows come first among siblings so they are never lost below the fold.
-    """
-    lines: list[str] = []
-    order = {Status.FAILED: 0, Status.RUNNING: 1}
-
-    def visit(path: str, depth: int) -> None:
-        node = state.nodes[path]
-        lines.append("  " * depth + _row(node, now))
-        if max_depth is not None and depth >= max_depth:
-            return
-        kids = [state.nodes[c] for c in node.children]
-        if node.kind == "array":  # show the jobs of the copies, not the copies themselves
-            kids = [state.nodes[g] for k in kids for g in k.children]
-        if not jobs:
-            kids = [k for k in kids if k.kind != "job"]
-        kids.sort(key=lambda k: order.get(k.outcome, 2))
-        for kid in kids:
-            visit(kid.path, depth + 1)
-
-    for root in roots or state.roots:
-        visit(root, 0)
-    return lines
-
-
-def _row(node: NodeState, now: float) -> str:
-    name = node.path.rsplit(".", 1)[-1] if node.parent else node.path
-    if node.parent and node.parent.endswith("]"):  # a job in an array copy: show its copy
-        name = node.parent.rsplit(".", 1)[-1] + "." + name
-    status = node.outcome
-    parts = [f"{_MARK[status]} {name}"]
-    if node.kind != "job":
-        counts = ", ".join(
-            f"{node.counts[s]} {s.value}"
-            for s in (
-                Status.FAILED,
-                Status.RUNNING,
-                Status.PASSED,
-                Status.SKIPPED,
-                Status.CANCELLED,
-            )
-            if node.counts.get(s)
-        )
-        parts.append(f"{node.done}/{node.total}" + (f" ({counts})" if counts else ""))
-    else:
-        parts.append(status.value)
-    if node.start is not None:
-        parts.append(format_duration((node.end if node.end and status.done else now) - node.start))
-    if node.peak_rss:
-        parts.append(f"peak {format_bytes(node.peak_rss)}")
-    if node.warnings or node.errors:
-        parts.append(f"{node.warnings}W {node.errors}E")
-    if node.kind == "job" and status == Status.FAILED and node.first_failure:
-        parts.append(f"- {node.first_failure[1][:100]}")
-    return "  ".join(parts)
 
 
 def group_rows(state: RunState) -> list[dict[str, Any]]:

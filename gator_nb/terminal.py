@@ -12,40 +12,18 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from gator_nb.engine.lines import display_text
+from gator_nb.display import display_text
 from gator_nb.events import Event, JobFinished, JobOutput, JobStarted, Status
-from gator_nb.state import RunState, format_bytes, format_duration, render_tree
+from gator_nb.palette import ANSI, ANSI_RESET
+from gator_nb.state import RunState, format_bytes
+from gator_nb.views import header, render, row_text, summary_text
 
 __all__ = ["LineLog", "LiveTree", "summary_line"]
 
-_COLOURS = {
-    Status.FAILED: "\x1b[31m",
-    Status.PASSED: "\x1b[32m",
-    Status.SKIPPED: "\x1b[33m",
-    Status.CANCELLED: "\x1b[35m",
-}
-_RESET = "\x1b[0m"
-
 
 def summary_line(state: RunState, now: float) -> str:
-    """``12/30 done: 10 passed, 1 failed, 1 skipped; 2 running; 0:12``."""
-    counts: dict[Status, int] = {}
-    for root in state.roots:
-        for status, count in state.nodes[root].counts.items():
-            counts[status] = counts.get(status, 0) + count
-    total = sum(counts.values())
-    done = total - counts.get(Status.PENDING, 0) - counts.get(Status.RUNNING, 0)
-    parts = [
-        f"{counts[s]} {s.value}"
-        for s in (Status.PASSED, Status.FAILED, Status.SKIPPED, Status.CANCELLED)
-        if counts.get(s)
-    ]
-    text = f"{done}/{total} done" + (f": {', '.join(parts)}" if parts else "")
-    if counts.get(Status.RUNNING):
-        text += f"; {counts[Status.RUNNING]} running"
-    if state.start is not None:
-        text += f"; {format_duration((state.end or now) - state.start)}"
-    return text
+    """``12/30 done: 10 passed, 1 failed, 1 skipped; 2 running; 12.0s``."""
+    return summary_text(header(state, now))
 
 
 def _output_lines(event: JobOutput) -> list[str]:
@@ -118,7 +96,7 @@ class LiveTree:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, JobFinished) and event.status == Status.FAILED:
-            self.above.append(_COLOURS[Status.FAILED] + _finished(event) + _RESET)
+            self.above.append(ANSI[Status.FAILED] + _finished(event) + ANSI_RESET)
         elif isinstance(event, JobOutput) and self.verbose:
             self.above.extend(_output_lines(event))
 
@@ -147,7 +125,7 @@ class LiveTree:
     def lines(self, width: int, height: int) -> list[str]:
         now = self.clock()
         header = f"gator {self.title}  {summary_line(self.state, now)}"
-        tree = render_tree(self.state, now, jobs=False, max_depth=3)
+        tree = [row_text(row) for row in render(self.state, now, jobs=False, max_depth=3)]
         running = [n.path for n in self.state.jobs if n.status == Status.RUNNING]
         body = tree[: max(height - 3, 1)]
         if len(tree) > len(body):

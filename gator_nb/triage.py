@@ -12,6 +12,8 @@ import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 
+from gator_nb.paths import COPY_INDEX
+
 __all__ = ["bucket", "change", "reproduce", "rerun_selection"]
 
 # Order matters: the broad number rule runs last, after the shapes that contain numbers.
@@ -32,7 +34,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(?:\d+)?'[bB][01_xXzZ]+\b"), "<BIN>"),
     (re.compile(r"\b[0-9a-fA-F]{8,}\b"), "<HEX>"),
     # Instance names and indices: uvm_test_top.env.agent[3] -> indices dropped
-    (re.compile(r"\[\d+\]"), "[<N>]"),
+    (COPY_INDEX, "[<N>]"),
     (re.compile(r"\b(?:seed|SEED|Seed)\s*[=:]?\s*\d+"), "seed=<N>"),
     # Python objects and memory addresses: <Foo object at 0x7f..> already hex
     (re.compile(r"[-+]?\b\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b"), "<N>"),

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gator_nb.engine.lines import Splitter, display_text, severity_of
+from gator_nb.display import display_text
+from gator_nb.engine.lines import Splitter, severity_of
 from gator_nb.events import LineBlock, Message, Severity
 
 DBG, INF, WRN, ERR, CRIT = (

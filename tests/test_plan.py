@@ -289,7 +289,7 @@ def test_cycles_are_named() -> None:
         "<text>:5:40: error: $.jobs[1].on_pass[0]: dependency cycle: "
         "top.a -> top.c -> top.b -> top.a",
         "<text>:12:44: error: $.jobs[3].jobs[1].on_fail[0]: dependency cycle: "
-        "top.arr[0].p -> top.arr[0].q -> top.arr[0].p",
+        "top.arr.p -> top.arr.q -> top.arr.p",
         "<text>:14:33: error: $.jobs[5].on_pass[0]: dependency cycle: "
         "top.x -> top.g -> top.g.h -> top.x",
     ]

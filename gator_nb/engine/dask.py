@@ -15,7 +15,7 @@ import pickle
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,19 +27,18 @@ from gator_nb.engine.dask_worker import (
     forget_run,
     import_distributed,
 )
+from gator_nb.engine.launch import Launch, Limits, Sink
 from gator_nb.engine.output import Tally, note_block
-from gator_nb.engine.process import Launch
-from gator_nb.engine.schedule import Limits
 from gator_nb.errors import LaunchError
 from gator_nb.events import (
     Event,
     JobFinished,
     JobOutput,
     JobSampled,
+    Reason,
     Severity,
     Status,
 )
-from gator_nb.spec.plan import Plan, PlannedJob
 
 __all__ = ["CORES", "MEMORY", "DaskBackend", "open_dask"]
 
@@ -49,8 +48,6 @@ _CATCH_UP_S = 5.0  # wait this long for a job's live batches once its reply is i
 _RESOURCES_S = 2.0  # how stale the engine's view of the workers' resources may get
 _SEAT_WAIT_S = 1.0  # a job needing several seats of a licence gives them back after this
 _MAX_LOCAL_WORKERS = 8
-
-Sink = Callable[[Event], None]
 
 
 @dataclass(slots=True)
@@ -84,7 +81,7 @@ class _Channel:
                 self.finished = True
             self.sink(event)
 
-    def end(self, status: Status, reason: str, text: str = "") -> JobFinished:
+    def end(self, status: Status, reason: Reason, text: str = "") -> JobFinished:
         """Finish the job from the engine's side, with a line saying why (if ``text``)."""
         now = time.time()
         if text:
@@ -199,13 +196,11 @@ class DaskBackend:
         *,
         limits: Limits | None = None,
         sample_interval_s: float = 1.0,
-        plan: Plan | None = None,
     ) -> None:
         self._dd = import_distributed()
         self._client = client
         self._limits = limits or Limits()
         self._sample_interval_s = sample_interval_s
-        self._jobs: dict[str, PlannedJob] = {j.path: j for j in plan.jobs} if plan else {}
         self._prefix = f"gator-{secrets.token_hex(4)}-"
         self._queue_name = self._prefix + "events"
         self._queue: Any = None
@@ -246,25 +241,22 @@ class DaskBackend:
             return await self._run(launch, channel)
         except asyncio.CancelledError:  # wherever it was: waiting for a licence, running
             if not channel.finished:
-                channel.end(Status.CANCELLED, "cancelled")
+                channel.end(Status.CANCELLED, Reason.CANCELLED)
             raise
 
     async def _run(self, launch: Launch, channel: _Channel) -> JobFinished:
         if self.lost is not None:
             return self._scheduler_lost(channel)
-        planned = self._jobs.get(launch.job)
         try:
-            held = await self._licenses.take(planned.licenses if planned else ())
+            held = await self._licenses.take(launch.licenses)
         except LaunchError as exc:
-            return channel.end(Status.FAILED, "license", f"gator: {exc}")
+            return channel.end(Status.FAILED, Reason.LICENSE, f"gator: {exc}")
         try:
-            return await self._submit(launch, channel, planned)
+            return await self._submit(launch, channel)
         finally:
             await self._licenses.give(held)
 
-    async def _submit(
-        self, launch: Launch, channel: _Channel, planned: PlannedJob | None
-    ) -> JobFinished:
+    async def _submit(self, launch: Launch, channel: _Channel) -> JobFinished:
         key = self._prefix + launch.job
         request = Request(
             launch=launch,
@@ -275,7 +267,7 @@ class DaskBackend:
         self._channels[key] = channel
         try:
             future = self._futures[key] = self._client.submit(
-                execute, request, key=key, pure=False, resources=await self._resources(planned)
+                execute, request, key=key, pure=False, resources=await self._resources(launch)
             )
             try:
                 reply = await future
@@ -305,19 +297,19 @@ class DaskBackend:
         finished = reply.events[-1] if reply.events else None
         if not isinstance(finished, JobFinished):
             channel.deliver(reply.events)
-            return channel.end(Status.FAILED, "internal", "gator: the worker sent no result")
+            return channel.end(Status.FAILED, Reason.INTERNAL, "gator: the worker sent no result")
         if reply.shut_down and not stopping:
             # Stopped because its worker shut down, not because the run was cancelled.
             channel.deliver(reply.events[:-1])
             text = f"gator: the Dask worker {reply.shut_down} shut down while running this job"
-            return channel.end(Status.FAILED, "worker-lost", text)
+            return channel.end(Status.FAILED, Reason.WORKER_LOST, text)
         channel.deliver(reply.events)
         return finished
 
     def _vanished(self, channel: _Channel, exc: BaseException) -> JobFinished:
         if channel.lost is not None:
             text = f"gator: the Dask worker {channel.lost} running this job was lost"
-            return channel.end(Status.FAILED, "worker-lost", text)
+            return channel.end(Status.FAILED, Reason.WORKER_LOST, text)
         if getattr(exc, "reason", "") == "scheduler-connection-lost" or (
             self._client.status != "running"
         ):
@@ -325,11 +317,13 @@ class DaskBackend:
                 f"lost the connection to the Dask scheduler at {self._client.scheduler.address}"
             )
             return self._scheduler_lost(channel)
-        return channel.end(Status.FAILED, "dask-cancelled", f"gator: Dask cancelled the job: {exc}")
+        return channel.end(
+            Status.FAILED, Reason.DASK_CANCELLED, f"gator: Dask cancelled the job: {exc}"
+        )
 
     def _scheduler_lost(self, channel: _Channel) -> JobFinished:
         self.lost_jobs += 1
-        return channel.end(Status.FAILED, "scheduler-lost", f"gator: {self.lost}")
+        return channel.end(Status.FAILED, Reason.SCHEDULER_LOST, f"gator: {self.lost}")
 
     async def _stop(self, key: str, future: Any, channel: _Channel) -> None:
         """The engine cancelled this job: stop it on its worker, pass on what it said."""
@@ -344,7 +338,7 @@ class DaskBackend:
             if not channel.finished:
                 # Dropping the future releases it: a task that never started never will.
                 text = "gator: cancelled; the Dask worker did not confirm that the job stopped"
-                channel.end(Status.CANCELLED, "cancelled", text)
+                channel.end(Status.CANCELLED, Reason.CANCELLED, text)
 
     async def _cancel_remote(self, keys: Iterable[str]) -> None:
         """Tell every worker to stop these jobs (or never start them)."""
@@ -388,11 +382,11 @@ class DaskBackend:
             address = self._client.scheduler.address
             self.lost = self.lost or f"lost the connection to the Dask scheduler at {address}"
 
-    async def _resources(self, planned: PlannedJob | None) -> dict[str, float] | None:
+    async def _resources(self, launch: Launch) -> dict[str, float] | None:
         """Dask resources for a job, only for those the workers declare."""
         if time.monotonic() - self._declared_at > _RESOURCES_S:
             await self._refresh_resources()
-        cores, memory = (planned.cores, planned.memory) if planned else (1, None)
+        cores, memory = launch.cores, launch.memory
         wanted: dict[str, float] = {}
         # Clamped to the biggest worker, as the engine clamps to its budget: a request
         # no worker can meet would wait forever.
@@ -425,7 +419,6 @@ async def open_dask(
     *,
     limits: Limits | None = None,
     sample_interval_s: float = 1.0,
-    plan: Plan | None = None,
 ) -> AsyncIterator[DaskBackend]:
     """A :class:`DaskBackend` connected to ``scheduler``, closed (with its cluster) after.
 
@@ -450,7 +443,7 @@ async def open_dask(
         except (OSError, TimeoutError) as exc:
             raise LaunchError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
         stack.push_async_callback(client.close)
-        backend = DaskBackend(client, limits=limits, sample_interval_s=sample_interval_s, plan=plan)
+        backend = DaskBackend(client, limits=limits, sample_interval_s=sample_interval_s)
         await backend.start()
         try:
             yield backend

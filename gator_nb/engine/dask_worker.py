@@ -17,8 +17,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gator_nb.engine.launch import Launch
 from gator_nb.engine.monitor import Monitor
-from gator_nb.engine.process import Launch, run_job
+from gator_nb.engine.process import run_job
 from gator_nb.engine.watchdog import Watchdog
 from gator_nb.events import Event, JobFinished, Status
 

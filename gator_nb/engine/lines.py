@@ -10,12 +10,13 @@ import re
 from itertools import chain
 from typing import TYPE_CHECKING
 
+from gator_nb.display import ANSI_PATTERN, visible
 from gator_nb.events import LineBlock, Message, Severity
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-__all__ = ["Splitter", "display_text", "severity_of"]
+__all__ = ["Splitter", "severity_of"]
 
 _D, _I, _W, _E, _C = (
     Severity.DEBUG,
@@ -118,10 +119,7 @@ _RULES: tuple[tuple[str, Mapping[str, Severity | None]], ...] = (
     ),
 )
 
-# CSI ("\x1b[31m", "\x1b[2K"), OSC ("\x1b]0;title\x07") and two-byte escapes.
-_ANSI = rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|[@-_])"
-_ANSI_RE = re.compile(_ANSI)
-_CRS_NL = re.compile(rb"\r+\n")
+_ANSI = ANSI_PATTERN
 
 
 def _words(words: Iterable[str]) -> str:
@@ -210,46 +208,6 @@ def severity_of(text: str) -> Severity | None:
     return severities[match[level].upper() if level else ""]
 
 
-def display_text(raw: bytes) -> str:
-    """A raw line (no trailing newline) as shown to people.
-
-    Decoded as UTF-8 with replacement characters, ANSI escape sequences removed, and only the
-    text after the last non-empty carriage-return redraw kept (trailing ``\\r`` dropped).
-    """
-    return _visible(raw).decode("utf-8", "replace")
-
-
-def _visible(data: bytes) -> bytes:
-    """``data`` (one line, or whole lines) with escapes and overdrawn text removed."""
-    while b"\x1b" in data:  # again if removing one escape joined the parts of another
-        data, found = _ANSI_RE.subn(b"", data)
-        if not found:
-            break
-    if b"\r" in data:
-        data = _drop_redraws(data)
-    return data
-
-
-def _drop_redraws(data: bytes) -> bytes:
-    # CRLF is by far the common case: handle it at C speed first.
-    data = data.replace(b"\r\n", b"\n")
-    if b"\r\n" in data:
-        data = _CRS_NL.sub(b"\n", data)
-    data = data.rstrip(b"\r")
-    pieces = []
-    done = 0  # data[:done] is in pieces, or was drawn over
-    cr = data.find(b"\r")
-    while cr >= 0:
-        end = data.find(b"\n", cr)
-        end = len(data) if end < 0 else end
-        start = data.rfind(b"\n", done, cr) + 1 or done
-        pieces.append(data[done:start])
-        done = data.rfind(b"\r", cr, end) + 1
-        cr = data.find(b"\r", end)
-    pieces.append(data[done:])
-    return b"".join(pieces)
-
-
 def _sparse(view: bytes, first_line: int) -> tuple[tuple[Message, ...], int]:
     """Messages and line count of a block whose default is INFO.
 
@@ -327,7 +285,7 @@ class Splitter:
         return self._block(data, time, first_line)
 
     def _block(self, data: bytes, time: float, first_line: int) -> LineBlock:
-        view = _visible(data)
+        view = visible(data)
         if self._default is _I:
             messages, count = _sparse(view, first_line)
         else:

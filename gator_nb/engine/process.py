@@ -17,38 +17,24 @@ from dataclasses import dataclass
 from functools import cache
 from typing import IO, TYPE_CHECKING
 
+from gator_nb.engine.launch import Launch
 from gator_nb.engine.lines import Splitter
 from gator_nb.engine.output import Output
 from gator_nb.engine.peak import kernel_peak, lower_own_peak
 from gator_nb.engine.pgroup import running_members, wait_gone
 from gator_nb.engine.spawn import launch_problem, spawn
-from gator_nb.events import JobFinished, JobStarted, Severity, Status
+from gator_nb.events import JobFinished, JobStarted, Reason, Severity, Status
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from gator_nb.engine.monitor import Monitor, TreeStats
     from gator_nb.engine.watchdog import Watchdog
     from gator_nb.events import Event
 
-__all__ = ["Launch", "run_job"]
+__all__ = ["run_job"]
 
 _CHUNK = 65536
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Launch:
-    """What to run for one leaf job."""
-
-    job: str  # the job's path, e.g. "top.counting[2].echo_count"
-    argv: tuple[str, ...]  # program and arguments, already expanded; run without a shell
-    env: Mapping[str, str]  # the complete environment of the child
-    cwd: str
-    timeout_s: float | None = None
-    grace_s: float = 2.0  # SIGTERM -> grace -> SIGKILL
-    ready: float | None = None  # when its dependencies were met (for queued_s)
-    attempt: int = 1  # 2 and up: a retry (the spec's ``retries``)
-    first_line: int = 0  # a retry's lines follow the earlier attempts' in the job's log
 
 
 async def run_job(
@@ -363,20 +349,20 @@ class _Job:
         self._sink(finished)
         return finished
 
-    def _outcome(self, *, cancelled: bool) -> tuple[Status, str]:
+    def _outcome(self, *, cancelled: bool) -> tuple[Status, Reason]:
         code = self._code
         if cancelled:
-            return Status.CANCELLED, "cancelled"
+            return Status.CANCELLED, Reason.CANCELLED
         if self._launch_error:
-            return Status.FAILED, "launch"
+            return Status.FAILED, Reason.LAUNCH
         if self._timed_out:
-            return Status.FAILED, "timeout"
+            return Status.FAILED, Reason.TIMEOUT
         if code is None:
-            return Status.FAILED, "lost"  # reaped elsewhere: the exit status is unknown
+            return Status.FAILED, Reason.LOST  # reaped elsewhere: the exit status is unknown
         if code < 0:
-            return Status.FAILED, "signal"
+            return Status.FAILED, Reason.SIGNAL
         if code > 0:
-            return Status.FAILED, "exit-code"
+            return Status.FAILED, Reason.EXIT_CODE
         if self._out.errors:
-            return Status.FAILED, "error-in-log"
-        return Status.PASSED, ""
+            return Status.FAILED, Reason.ERROR_IN_LOG
+        return Status.PASSED, Reason.NONE

@@ -12,53 +12,23 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from gator_nb.engine.monitor import Monitor
+from gator_nb.engine.backends import Backend
+from gator_nb.engine.launch import Launch, Limits, Sink
 from gator_nb.engine.output import note_block
-from gator_nb.engine.process import Launch, run_job
-from gator_nb.engine.watchdog import Watchdog
 from gator_nb.events import (
     Event,
     JobFinished,
     JobOutput,
     LineBlock,
+    Reason,
     RunFinished,
     Severity,
     Status,
 )
 from gator_nb.spec.plan import Condition, Plan, PlannedJob
 
-__all__ = ["Backend", "Limits", "LocalBackend", "run_plan"]
-
-Sink = Callable[[Event], None]
-
-
-class Backend(Protocol):
-    """Runs one leaf job to completion, streaming its events to ``sink``."""
-
-    async def run(self, launch: Launch, sink: Sink) -> JobFinished: ...
-
-
-@dataclass(slots=True)
-class LocalBackend:
-    """Jobs as local subprocesses, sampled by one shared :class:`Monitor`."""
-
-    monitor: Monitor
-    watchdog: Watchdog | None = None  # stops the jobs if the engine is killed outright
-
-    async def run(self, launch: Launch, sink: Sink) -> JobFinished:
-        return await run_job(launch, sink, self.monitor, watchdog=self.watchdog)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Limits:
-    """What may run at once: job slots (cores), a memory budget, licence seats."""
-
-    parallel: int = field(default_factory=lambda: os.cpu_count() or 1)
-    memory: int | None = None
-    licenses: Mapping[str, int] = field(default_factory=dict)
-    grace_s: float = 2.0
+__all__ = ["run_plan"]
 
 
 class _Gate:
@@ -151,7 +121,7 @@ def _result(
             job=job.path,
             time=clock(),
             status=Status.FAILED,
-            reason="internal",
+            reason=Reason.INTERNAL,
             first_error=f"gator: {exc!r}",
         )
         sink(finished)
@@ -287,6 +257,9 @@ class _Dispatch:
                 ready=gate.ready_at.get(index),
                 attempt=attempt,
                 first_line=self.next_line.get(index, 0),
+                cores=job.cores,
+                memory=job.memory,
+                licenses=job.licenses,
             )
             job_dir = job.env.get("GATOR_JOB_DIR")
             if job_dir and attempt == 1:
@@ -337,7 +310,10 @@ class _Dispatch:
             if self.gate.status[job.path] == Status.PENDING:
                 self.sink(
                     JobFinished(
-                        job=job.path, time=self.clock(), status=Status.CANCELLED, reason="cancelled"
+                        job=job.path,
+                        time=self.clock(),
+                        status=Status.CANCELLED,
+                        reason=Reason.CANCELLED,
                     )
                 )
 
@@ -368,7 +344,11 @@ def _skip(
         path = plan.jobs[index].path
         sink(
             JobFinished(
-                job=path, time=clock(), status=Status.SKIPPED, reason="dependency", first_error=why
+                job=path,
+                time=clock(),
+                status=Status.SKIPPED,
+                reason=Reason.DEPENDENCY,
+                first_error=why,
             )
         )
         doomed += gate.finish(index, Status.SKIPPED)

@@ -11,7 +11,7 @@ import subprocess
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gator_nb.engine.process import Launch
+    from gator_nb.engine.launch import Launch
 
 __all__ = ["launch_problem", "spawn"]
 

@@ -1,27 +1,25 @@
 """A job's detail panel: the tail of its log (all lines or WARNING+), the command line that
-reproduces it, and a small CPU/RSS plot. Read from the run's store when opened.
+reproduces it, and a small CPU/RSS plot. Read through the Run when opened.
 """
 
 from __future__ import annotations
 
-import collections
 import html
 import io
-import json
-import shlex
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 
 from gator_nb.errors import GatorError
-from gator_nb.events import Severity
-from gator_nb.store import StoreReader
+from gator_nb.palette import MUTED, SEVERITY
 
-__all__ = ["TAIL_LINES", "DetailPanel", "JobDetail", "load_detail", "log_html", "reproduce"]
+if TYPE_CHECKING:
+    from gator_nb import Run
+
+__all__ = ["TAIL_LINES", "DetailPanel", "JobDetail", "load_detail", "log_html"]
 
 TAIL_LINES = 40
-_SEVERITY_COLOURS = {"WARNING": "#e65100", "ERROR": "#c62828", "CRITICAL": "#c62828"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,51 +33,29 @@ class JobDetail:
     png: bytes | None  # the CPU/RSS plot, None without samples
 
 
-def reproduce(cwd: str, command: str, env: dict[str, str]) -> str:
-    """``cd CWD && env K=V ... COMMAND``: the job's spec env overlay and its command."""
-    assigned = " ".join(shlex.quote(f"{name}={value}") for name, value in sorted(env.items()))
-    return f"cd {shlex.quote(cwd)} && " + (f"env {assigned} " if assigned else "") + command
-
-
-def _tail(
-    reader: StoreReader, job: str, floor: Severity | None, tail: int
-) -> tuple[list[tuple[str, str]], int]:
-    kept: collections.deque[tuple[str, str]] = collections.deque(maxlen=tail)
-    seen = 0
-    for line in reader.messages(job, min_severity=floor):
-        kept.append((str(line["severity"]), str(line["message"])))
-        seen += 1
-    return list(kept), seen - len(kept)
-
-
-def _plot(reader: StoreReader, job: str) -> bytes | None:
-    samples = list(reader.samples(job))
-    if not samples:
+def _plot(run: Run, job: str) -> bytes | None:
+    samples = run.resources_of(job)
+    if not len(samples):
         return None
-    from gator_nb import frames, plots  # pandas and matplotlib only once a panel opens
+    from gator_nb import plots  # matplotlib only once a panel with samples opens
 
-    figure = plots.job_resources(frames.resources(samples))
+    figure = plots.job_resources(samples)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=72)
     return buffer.getvalue()
 
 
 def load_detail(
-    run_path: Path, job: str, *, warnings_only: bool = False, tail: int = TAIL_LINES
+    run: Run, job: str, *, warnings_only: bool = False, tail: int = TAIL_LINES
 ) -> JobDetail:
-    """Read one job's command, log tail and samples from the run's store."""
-    with StoreReader(run_path) as reader:
-        (row,) = reader.query("SELECT command, cwd, env FROM jobs WHERE job = ?", (job,))
-        env = json.loads(row["env"] or "{}")
-        floor = Severity.WARNING if warnings_only else None
-        lines, omitted = _tail(reader, job, floor, tail)
-        png = _plot(reader, job)
+    """Read one job's command, log tail and samples through the run's API."""
+    lines, omitted = run.log_tail(job, tail, "WARNING" if warnings_only else None)
     return JobDetail(
         job=job,
-        command=reproduce(str(row["cwd"] or "."), str(row["command"] or ""), env),
+        command=run.command(job),
         lines=tuple(lines),
         omitted=omitted,
-        png=png,
+        png=_plot(run, job),
     )
 
 
@@ -87,13 +63,13 @@ def log_html(detail: JobDetail) -> str:
     """The log tail as escaped HTML, WARNING and worse in colour."""
     out = []
     if detail.omitted:
-        out.append(f'<span style="color:#757575">… {detail.omitted} earlier lines</span>')
+        out.append(f'<span style="color:{MUTED}">… {detail.omitted} earlier lines</span>')
     for severity, text in detail.lines:
-        colour = _SEVERITY_COLOURS.get(severity)
+        colour = SEVERITY.get(severity)
         escaped = html.escape(text)
         out.append(f'<span style="color:{colour}">{escaped}</span>' if colour else escaped)
     if not detail.lines:
-        out.append('<span style="color:#757575">(no lines)</span>')
+        out.append(f'<span style="color:{MUTED}">(no lines)</span>')
     body = "\n".join(out)
     return (
         '<pre class="gator-log" style="max-height:22em;overflow:auto;font-size:85%;'
@@ -104,8 +80,8 @@ def log_html(detail: JobDetail) -> str:
 class DetailPanel:
     """The widgets of one job's panel; ``load`` (re)reads the store."""
 
-    def __init__(self, run_path: Path, job: str, *, tail: int = TAIL_LINES) -> None:
-        self.run_path, self.job, self.tail = run_path, job, tail
+    def __init__(self, run: Run, job: str, *, tail: int = TAIL_LINES) -> None:
+        self.run, self.job, self.tail = run, job, tail
         self.command = widgets.HTML()
         self.filter = widgets.ToggleButtons(
             options=["all lines", "WARNING+"], value="all lines", style={"button_width": "8.5em"}
@@ -116,7 +92,7 @@ class DetailPanel:
         self.refresh.on_click(lambda _button: self.load())
         self.log = widgets.HTML()
         self.plot = widgets.Image(format="png", layout=widgets.Layout(max_width="460px"))
-        self.no_plot = widgets.HTML('<i style="color:#757575">no resource samples</i>')
+        self.no_plot = widgets.HTML(f'<i style="color:{MUTED}">no resource samples</i>')
         self.box = widgets.VBox(
             [self.command, widgets.HBox([self.filter, self.refresh]), self.log, self.no_plot],
             layout=widgets.Layout(border="1px solid #ddd", padding="4px", margin="2px 0 6px 0"),
@@ -128,11 +104,11 @@ class DetailPanel:
         """Read the job's log tail, command and samples again."""
         try:
             detail = load_detail(
-                self.run_path, self.job, warnings_only=self.filter.value == "WARNING+",
+                self.run, self.job, warnings_only=self.filter.value == "WARNING+",
                 tail=self.tail,
             )  # fmt: skip
         except GatorError as exc:  # the run directory went away, or is not readable
-            self.log.value = f'<pre style="color:#c62828">{html.escape(str(exc))}</pre>'
+            self.log.value = f'<pre style="color:{SEVERITY["ERROR"]}">{html.escape(str(exc))}</pre>'
             return
         self.command.value = (
             f"<b>{html.escape(detail.job)}</b> — to reproduce:"

@@ -20,7 +20,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from gator_nb.errors import GatorError, SpecError
 
 if TYPE_CHECKING:
-    from gator_nb.runner import Run
+    from gator_nb import Run
     from gator_nb.spec import Spec
 
 __all__ = ["GatorMagics", "register", "spec_problems"]
@@ -111,16 +111,16 @@ def _spec(path: str | None, cell: str | None) -> str | Spec:
     from gator_nb.spec import load_spec
 
     try:
-        return load_spec(text=cell, dependencies=False)
+        return load_spec(text=cell)
     except SpecError as exc:
         raise UsageError(spec_problems(exc, cell=True)) from None
 
 
 def _start(spec: str | Spec, args: Any, *, cell: bool) -> Run:
-    from gator_nb.runner import run
+    import gator_nb as gn
 
     try:
-        return run(
+        return gn.run(
             spec,
             parallel=args.parallel,
             runs_dir=args.runs_dir,
@@ -130,16 +130,16 @@ def _start(spec: str | Spec, args: Any, *, cell: bool) -> Run:
         )
     except SpecError as exc:
         raise UsageError(spec_problems(exc, cell=cell)) from None
-    except (GatorError, ImportError) as exc:  # a bad runs dir, dask not installed
+    except GatorError as exc:  # a bad option or runs dir, dask not installed
         raise UsageError(str(exc)) from None
 
 
 def _rerun(args: Any) -> Run:
-    from gator_nb.runner import load, rerun
+    import gator_nb as gn
 
     try:
-        previous = load(args.rerun, args.runs_dir)
-        return rerun(
+        previous = gn.load(args.rerun, args.runs_dir)
+        return gn.rerun(
             previous,
             failed=not args.all,
             parallel=args.parallel,

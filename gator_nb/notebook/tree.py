@@ -18,18 +18,12 @@ from ipywidgets.widgets.widget_int import ProgressStyle
 from ipywidgets.widgets.widget_string import HTMLStyle
 
 from gator_nb.events import Status
-from gator_nb.notebook.rows import Header, Row
+from gator_nb.palette import STATUS
+from gator_nb.views import COUNTED, Header, Row
 
 __all__ = ["COLOURS", "HeaderWidget", "RowWidget", "indent", "row_traits", "status_html"]
 
-COLOURS = {
-    Status.PENDING: "#757575",
-    Status.RUNNING: "#1565c0",
-    Status.PASSED: "#2e7d32",
-    Status.FAILED: "#c62828",
-    Status.SKIPPED: "#8d6e63",
-    Status.CANCELLED: "#8e24aa",
-}
+COLOURS = {status: STATUS[status.value] for status in Status}
 
 
 @cache
@@ -70,18 +64,12 @@ def status_html(status: Status) -> str:
     )
 
 
-def _counts(row: Row) -> list[str]:
-    parts = [f"{row.done}/{row.total}"]
-    for count, status in (
-        (row.failed, Status.FAILED),
-        (row.running, Status.RUNNING),
-        (row.passed, Status.PASSED),
-        (row.skipped, Status.SKIPPED),
-        (row.cancelled, Status.CANCELLED),
-    ):
-        if count:
-            parts.append(f'<span style="color:{COLOURS[status]}">{count} {status.value}</span>')
-    return parts
+def _counts(row: Row | Header) -> list[str]:
+    return [
+        f'<span style="color:{COLOURS[status]}">{row.count(status)} {status.value}</span>'
+        for status in COUNTED
+        if row.count(status)
+    ]
 
 
 def _facts(row: Row) -> list[str]:
@@ -126,7 +114,10 @@ def row_traits(row: Row) -> dict[str, dict[str, Any]]:
             "value": float(row.done),
             "bar_style": _bar_style(row),
         },
-        "stats": {"value": " · ".join(_counts(row) + _facts(row)) + _note(row)},
+        "stats": {
+            "value": " · ".join([f"{row.done}/{row.total}", *_counts(row), *_facts(row)])
+            + _note(row)
+        },
     }
 
 
@@ -198,22 +189,11 @@ class HeaderWidget:
         if header == self.header:
             return
         self.header = header
-        counts = [
-            f'<span style="color:{COLOURS[status]}">{count} {status.value}</span>'
-            for count, status in (
-                (header.passed, Status.PASSED),
-                (header.failed, Status.FAILED),
-                (header.running, Status.RUNNING),
-                (header.skipped, Status.SKIPPED),
-                (header.cancelled, Status.CANCELLED),
-            )
-            if count
-        ]
         parts = [
             f"<b>gator</b> {html.escape(self.run_id)}",
             status_html(header.status),
             f"{header.done}/{header.total} done",
-            *counts,
+            *_counts(header),
         ]
         if header.elapsed:
             parts.append(html.escape(header.elapsed))

@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from gator_nb.events import Status
 from gator_nb.notebook.kernel import adopt_parent, cell_key, current_parent, in_kernel
-from gator_nb.notebook.rows import MAX_ROWS, Row, header, render
-from gator_nb.state import RunState, render_tree
+from gator_nb.state import RunState
+from gator_nb.views import MAX_ROWS, Row, header, render, row_text, summary_text
 
 if TYPE_CHECKING:
     import ipywidgets as widgets
 
+    from gator_nb import Run
     from gator_nb.notebook.detail import DetailPanel
     from gator_nb.notebook.tree import HeaderWidget, RowWidget
-    from gator_nb.runner import Run
 
 __all__ = ["RunView", "Throttle", "display_once", "mimebundle", "show", "text", "view_of"]
 
@@ -150,7 +150,7 @@ class RunView:
         from gator_nb.notebook.detail import DetailPanel
 
         if job not in self._details:
-            self._details[job] = DetailPanel(self.run.path, job)
+            self._details[job] = DetailPanel(self.run, job)
         return self._details[job]
 
     # -- user actions (kernel thread) ---------------------------------------------------
@@ -228,12 +228,10 @@ def view_of(run: Run) -> RunView:
 
 def text(run: Run, state: RunState | None = None, *, max_lines: int = 20) -> str:
     """A text/plain summary: status and counts, then the top of the tree (groups only)."""
-    from gator_nb.terminal import summary_line
-
     state = state if state is not None else run.state
     now = time.time()
-    lines = [f"gator run {run.id}: {state.status.value}; {summary_line(state, now)}"]
-    tree = render_tree(state, now, jobs=False, max_depth=2)
+    lines = [f"gator run {run.id}: {state.status.value}; {summary_text(header(state, now))}"]
+    tree = [row_text(row) for row in render(state, now, jobs=False, max_depth=2)]
     lines += ["  " + line for line in tree[:max_lines]]
     if len(tree) > max_lines:
         lines.append(f"  … {len(tree) - max_lines} more groups")

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from gator_nb.paths import COPY_INDEX, jobs_under
+
 __all__ = ["common_prefix", "fold", "group_column", "job_order", "parent", "select"]
 
 
@@ -17,10 +19,8 @@ def select(frame: pd.DataFrame, paths: str | Iterable[str] | None) -> pd.DataFra
     if paths is None:
         return frame
     wanted = [paths] if isinstance(paths, str) else list(paths)
-    under = tuple(p + sep for p in wanted for sep in (".", "["))
-    job = frame["job"].astype(object)
-    mask = job.isin(wanted) | job.str.startswith(under).fillna(False).astype(bool)
-    return frame[mask.to_numpy(dtype=bool)]
+    chosen = jobs_under(frame["job"].dropna().astype(str).unique(), wanted)
+    return frame[frame["job"].isin(chosen).to_numpy(dtype=bool)]
 
 
 def job_order(samples: pd.DataFrame, job_table: pd.DataFrame | None) -> list[str]:
@@ -40,7 +40,7 @@ def parent(paths: Sequence[str] | np.ndarray) -> list[str]:
 
 def fold(paths: pd.Series) -> np.ndarray:
     """``top.tests[3]`` -> ``top.tests``: array copies count as their array."""
-    folded = paths.astype(object).fillna("(top)").str.replace(r"\[\d+\]", "", regex=True)
+    folded = paths.astype(object).fillna("(top)").str.replace(COPY_INDEX.pattern, "", regex=True)
     return np.asarray(folded, dtype=object)
 
 

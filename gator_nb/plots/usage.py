@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.collections import LineCollection
 
+from gator_nb.paths import COPY_INDEX
 from gator_nb.plots.canvas import (
     FOREGROUND,
     LEGEND_RIGHT,
@@ -178,7 +179,7 @@ def _group_matrix(
         known = dict(zip(job_table["job"].astype(object), ends, strict=True))
         stop = np.array([known.get(j, np.nan) for j in job[last]], dtype=float)
         stop = np.where(np.isnan(stop), t.max(), np.maximum(stop, t[last]))
-    groups = pd.Series(parent(job), dtype=object).str.replace(r"\[\d+\]", "", regex=True)
+    groups = pd.Series(parent(job), dtype=object).str.replace(COPY_INDEX.pattern, "", regex=True)
     codes, names = pd.factorize(groups)
     grid = np.linspace(0.0, max(float(stop.max()), float(t.max()), 1e-9), _GRID)
     at = np.searchsorted(grid, np.r_[t, stop], side="left")

@@ -4,10 +4,10 @@ dependency that closes it (containment counts: a group waits for its children).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 
 from gator_nb.errors import Problem
+from gator_nb.paths import fold
 from gator_nb.spec.model import Location
 
 __all__ = ["Waits", "find_cycles"]
@@ -58,7 +58,7 @@ def _report(
     start = next(i for i, (v, _) in enumerate(trail) if v == back_to)
     loop = trail[start:]
     paths = [v for v, _ in loop] + [back_to]
-    signature = " -> ".join(sorted({re.sub(r"\[\d+\]", "", p) for p in paths}))
+    signature = " -> ".join(sorted({fold(p) for p in paths}))
     if signature in reported:
         return
     reported.add(signature)

@@ -1,5 +1,6 @@
 """Dependency resolution: the spec node each ``on_pass``/``on_fail``/``on_done`` name
-means (searched from the node that declares it), and the instance paths it waits on.
+means (searched from the node that declares it), the spec's wait graph for cycle checks,
+and the instance paths a name waits on once arrays are expanded.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import re
 from collections.abc import Iterator, Mapping
 
 from gator_nb.errors import Problem
-from gator_nb.spec.model import Array, Dependency, Group, Job, Node
+from gator_nb.spec.model import Array, Dependency, Group, Job, Location, Node
 from gator_nb.spec.nodes import suggest
 
 __all__ = ["Found", "Instances", "Resolver"]
@@ -18,7 +19,7 @@ _COMPONENT = re.compile(r"([A-Za-z0-9_-]+)(?:\[(\d+)\])?")
 
 # The node a dependency names, the array copies its name fixes (id(array) -> index),
 # and whether it names one copy of an array rather than the whole array.
-Found = tuple[Node, dict[int, int], bool]
+Found = tuple[Node, Mapping[int, int], bool]
 # (id(node), copy index of each enclosing array, copy index of the node) -> instance path
 Instances = Mapping[tuple[int, tuple[int, ...], int | None], str]
 
@@ -26,11 +27,16 @@ Instances = Mapping[tuple[int, tuple[int, ...], int | None], str]
 class Resolver:
     """Resolves a spec tree's dependency names once each, adding problems to ``problems``."""
 
-    def __init__(self, root: Node, problems: list[Problem]) -> None:
+    def __init__(
+        self,
+        root: Node,
+        problems: list[Problem],
+        resolved: Mapping[tuple[int, str], Found] | None = None,
+    ) -> None:
         self.root, self.problems = root, problems
         self.parent: dict[int, Node | None] = {}
         self.spec_path: dict[int, str] = {}
-        self.resolved: dict[tuple[int, str], Found | None] = {}
+        self.resolved: dict[tuple[int, str], Found | None] = dict(resolved or {})
         self._index_tree(root, None, "")
 
     def _index_tree(self, node: Node, parent: Node | None, prefix: str) -> None:
@@ -65,6 +71,37 @@ class Resolver:
                 if found is not None:
                     edges.append((self.spec_path[id(node)], dep.kind, self.spec_path[id(found[0])]))
         return edges
+
+    def found(self) -> dict[tuple[int, str], Found]:
+        """Every dependency that resolved (for ``Spec.resolved``)."""
+        return {key: hit for key, hit in self.resolved.items() if hit is not None}
+
+    def waits(self) -> dict[str, list[tuple[str, Location | None]]]:
+        """The wait graph of the spec tree, for ``find_cycles``.
+
+        Groups wait for their children; a job waits for what it and its ancestors depend
+        on (a job inherits its groups' dependencies). Every instance of a node waits on
+        some instance of each node it names, so this graph has a cycle exactly when the
+        expanded one does, without expanding arrays. Arrays of no copies have no instances.
+        """
+        out: dict[str, list[tuple[str, Location | None]]] = {}
+        stack: list[tuple[Node, list[tuple[str, Location | None]]]] = [(self.root, [])]
+        while stack:
+            node, inherited = stack.pop()
+            if isinstance(node, Array) and node.repeats == 0:
+                continue
+            waits = list(inherited)
+            for dep in node.depends:
+                hit = self.resolved.get((id(node), dep.name))
+                if hit is not None:
+                    waits.append((self.spec_path[id(hit[0])], dep.at))
+            path = self.spec_path[id(node)]
+            if isinstance(node, Group):
+                out[path] = [(self.spec_path[id(child)], None) for child in node.jobs]
+                stack.extend((child, waits) for child in node.jobs)
+            else:
+                out[path] = waits
+        return {path: [w for w in waits if w[0] in out] for path, waits in out.items()}
 
     def resolve(self, node: Node, dep: Dependency) -> Found | None:
         key = (id(node), dep.name)
@@ -173,7 +210,7 @@ class Resolver:
     def _targets(
         self,
         target: Node,
-        fixed: dict[int, int],
+        fixed: Mapping[int, int],
         copy: bool,
         indices: dict[int, int],
         instances: Instances,

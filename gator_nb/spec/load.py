@@ -16,6 +16,8 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from yaml.nodes import Node as YamlNode
 
 from gator_nb.errors import Problem, SpecError
+from gator_nb.spec.cycles import find_cycles
+from gator_nb.spec.depends import Resolver
 from gator_nb.spec.model import Array, Dependency, Group, Job, Location, Node, Spec
 from gator_nb.spec.nodes import STD, construct, describe, number, suggest
 from gator_nb.spec.resources import MEMORY_UNITS, RESOURCE_TAGS, parse_resources
@@ -43,13 +45,9 @@ _KEYS = {
 }
 
 
-def load_spec(
-    path: str | Path | None = None, *, text: str | None = None, dependencies: bool = True
-) -> Spec:
-    """Load and validate a spec from a file or from ``text``.
-
-    ``dependencies=False`` leaves dependency and cycle checks to :func:`plan`, for
-    callers that plan straight away (it would otherwise be planned twice).
+def load_spec(path: str | Path | None = None, *, text: str | None = None) -> Spec:
+    """Load and validate a spec from a file or from ``text``: its structure, then its
+    dependencies (names resolved and cycles found on the tree, without expanding arrays).
 
     Raises:
         SpecError: listing every problem found, each with file, line and column.
@@ -71,22 +69,21 @@ def load_spec(
     checker = _Checker(file)
     root = checker.document(text)
     problems = checker.problems
-    if root is not None and (dependencies or problems):  # so every problem is listed at once
-        problems += _dependency_problems(Spec(root=root, file=file, text=text, directory=directory))
-    if problems or root is None:
+    if root is None:
         raise SpecError(sorted(problems, key=lambda p: (p.line, p.col)))
-    return Spec(root=root, file=file, text=text, directory=directory)
-
-
-def _dependency_problems(spec: Spec) -> list[Problem]:
-    """Problems only planning finds: unknown or ambiguous dependencies, cycles."""
-    from gator_nb.spec.plan import plan  # plan imports this module
-
-    try:
-        plan(spec, base_env={}, cwd=spec.directory)
-    except SpecError as exc:
-        return exc.problems
-    return []
+    resolver = Resolver(root, problems)  # after the structure: every problem at once
+    edges = resolver.resolve_all()
+    problems += find_cycles(resolver.waits())
+    if problems:
+        raise SpecError(sorted(problems, key=lambda p: (p.line, p.col)))
+    return Spec(
+        root=root,
+        file=file,
+        text=text,
+        directory=directory,
+        resolved=resolver.found(),
+        edges=tuple(edges),
+    )
 
 
 class _Checker:

@@ -124,9 +124,19 @@ class Array(Group):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Spec:
-    """A loaded spec: its root node, where it came from and the text itself."""
+    """A loaded spec: its root node, where it came from and the text itself.
+
+    ``resolved`` maps (id of the declaring node, dependency name) to the node it names,
+    the array copies the name fixes and whether it names one copy (see ``spec.depends``);
+    ``edges`` lists (node, kind, target) spec paths. Both are filled by ``load_spec``,
+    which checks every dependency once, so planning never resolves or checks them again.
+    """
 
     root: Node
     file: str
     text: str
     directory: str
+    resolved: Mapping[tuple[int, str], tuple[Node, Mapping[int, int], bool]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    edges: tuple[tuple[str, str, str], ...] = ()

@@ -22,100 +22,17 @@ from gator_nb.spec.model import (
     Group,
     Job,
     License,
-    Location,
     Memory,
     Node,
     Spec,
 )
-from gator_nb.spec.subset import subset
+from gator_nb.spec.planned import Condition, Plan, PlannedGroup, PlannedJob
 
-__all__ = ["Condition", "Plan", "PlannedGroup", "PlannedJob", "expand_vars", "plan", "subset"]
+__all__ = ["Condition", "Plan", "PlannedGroup", "PlannedJob", "expand_vars", "plan"]
 
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*)|(\$))")
 # Known only once a run exists; `gator check` must not warn that they are unset.
 _RUN_TIME_VARS = frozenset({"GATOR_RUN_ID", "GATOR_RUN_DIR", "GATOR_JOB_DIR"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Condition:
-    """A job waits until every leaf under ``targets`` is done, then checks ``kind``.
-
-    ``kind`` is pass, fail or done; ``targets`` are job or group instance paths.
-    """
-
-    kind: str
-    name: str
-    targets: tuple[str, ...]
-    at: Location
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PlannedJob:
-    """One leaf job, ready to launch: everything expanded and inherited."""
-
-    path: str
-    index: int
-    group: str | None
-    array_index: int | None
-    command: str
-    args: tuple[str, ...]
-    cwd: str
-    env: Mapping[str, str]  # the spec's overlay plus GATOR_* (the launch adds os.environ)
-    timeout_s: float | None
-    retries: int
-    cores: int
-    memory: int | None
-    licenses: tuple[tuple[str, int], ...]
-    conditions: tuple[Condition, ...]
-    at: Location
-
-    @property
-    def argv(self) -> tuple[str, ...]:
-        return (self.command, *self.args)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PlannedGroup:
-    """A group, array or array copy instance; its leaves are ``jobs[first:end]``."""
-
-    path: str
-    parent: str | None
-    kind: str  # group | array | copy
-    index: int
-    array_index: int | None
-    children: tuple[str, ...]
-    first: int
-    end: int
-    at: Location
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Plan:
-    """Leaf jobs in spec order, group instances by path, and warnings found on the way."""
-
-    spec: Spec
-    root: str
-    jobs: tuple[PlannedJob, ...]
-    groups: Mapping[str, PlannedGroup]
-    warnings: tuple[Problem, ...] = ()
-    edges: tuple[tuple[str, str, str], ...] = ()  # (node, kind, target) as written in the spec
-
-    def leaves(self, path: str) -> range:
-        """Indexes into ``jobs`` of every leaf under a job or group instance path."""
-        group = self.groups.get(path)
-        if group is not None:
-            return range(group.first, group.end)
-        job = self._job_index()[path]
-        return range(job, job + 1)
-
-    def _job_index(self) -> dict[str, int]:
-        return {job.path: job.index for job in self.jobs}
-
-    @property
-    def depth(self) -> int:
-        """Levels of nesting: 1 for a lone job, 2 for a group of jobs, and so on."""
-        levels = [job.path.count(".") + 1 for job in self.jobs]
-        return max(levels, default=1)
 
 
 def expand_vars(text: str, env: Mapping[str, str], unset: set[str] | None = None) -> str:
@@ -145,7 +62,7 @@ def plan(
     """Expand ``spec`` into a :class:`Plan`.
 
     Raises:
-        SpecError: for unknown, ambiguous or self-referencing dependencies and cycles.
+        SpecError: only for a Spec not made by ``load_spec`` whose dependencies are bad.
     """
     planner = _Planner(
         spec,
@@ -190,7 +107,12 @@ class _Planner:
         self.groups: dict[str, PlannedGroup] = {}
         self.instances: dict[tuple[int, tuple[int, ...], int | None], str] = {}
         self.scopes: list[_Scope] = []  # parallel to self.jobs
-        self.depends = Resolver(spec.root, self.problems)
+        self.depends = Resolver(spec.root, self.problems, spec.resolved)
+        if not spec.resolved:  # a Spec that load_spec did not make: check it here, once
+            self.depends.resolve_all()
+            self.problems += find_cycles(self.depends.waits())
+            if self.problems:
+                raise SpecError(self.problems)
 
     def build(self) -> Plan:
         root = self.spec.root
@@ -202,18 +124,14 @@ class _Planner:
             overlay["GATOR_RUN_DIR"] = self.run_dir
         base.update(overlay)
         self.expand(root, None, _Scope(env=base, overlay=overlay, cwd=self.cwd))
-        edges = self.depends.resolve_all()
         self.finish_jobs()
-        self.problems += find_cycles(self.waits())
-        if self.problems:
-            raise SpecError(self.problems)
         return Plan(
             spec=self.spec,
             root=root.id,
             jobs=tuple(self.jobs),
             groups=self.groups,
             warnings=tuple(self.warnings.values()),
-            edges=tuple(edges),
+            edges=self.spec.edges,
         )
 
     # -- expansion -----------------------------------------------------------------
@@ -369,7 +287,7 @@ class _Planner:
         )
         self.scopes.append(scope)
 
-    # -- dependencies and cycles --------------------------------------------------
+    # -- dependencies --------------------------------------------------------------
 
     def finish_jobs(self) -> None:
         for i, scope in enumerate(self.scopes):
@@ -383,12 +301,3 @@ class _Planner:
                     )
             if conditions:
                 self.jobs[i] = replace(self.jobs[i], conditions=tuple(conditions))
-
-    def waits(self) -> dict[str, list[tuple[str, Location | None]]]:
-        """The wait graph: groups wait for their children, jobs for their targets."""
-        out: dict[str, list[tuple[str, Location | None]]] = {}
-        for group in self.groups.values():
-            out[group.path] = [(child, None) for child in group.children]
-        for job in self.jobs:
-            out[job.path] = [(t, c.at) for c in job.conditions for t in c.targets]
-        return out

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from gator_nb.display import display_text
 from gator_nb.errors import StoreError
 from gator_nb.events import Severity, Status
 from gator_nb.store.schema import DB_NAME, SCHEMA_VERSION, SELECT_JOBS, log_path
@@ -20,14 +21,6 @@ __all__ = ["StoreReader", "list_runs"]
 _JSON_COLUMNS = ("argv", "env", "licenses", "depends", "extra")
 _SEVERITY_NAMES = {int(s): s.name for s in Severity}
 _INFO = Severity.INFO.name
-
-
-def _display_text() -> Callable[[bytes], str]:
-    # Imported on first read: the reader of a finished run needs no engine code
-    # until it renders lines.
-    from gator_nb.engine.lines import display_text
-
-    return display_text
 
 
 def _split(data: bytes) -> list[bytes]:
@@ -200,7 +193,7 @@ class StoreReader:
                 "SELECT line_no, severity FROM messages WHERE job_id = ?", (job_id,)
             )
         }
-        text = _display_text()
+        text = display_text
         path = log_path(self.run_dir, job)
         try:
             log = open(path, "rb")  # noqa: SIM115 - closed by the with below

@@ -1,7 +1,9 @@
-"""Pure rendering of a ``RunState`` into the rows a view shows: which nodes, in what order.
+"""The one renderer of the run tree: a ``RunState`` becomes plain rows, and rows become text.
 
-No widgets here: ``render(state, now, ...)`` returns plain frozen rows, so what the notebook
-shows is tested by list equality and the widget side only copies changed values across.
+The terminal, the notebook widget, the HTML report and ``gator show`` all call ``render``;
+they differ only in which nodes are open and in how a ``Row`` is drawn. Failed rows come
+first among siblings so they are never lost below the fold; array copies are folded so an
+array lists its copies' jobs (``tests[3].sim``).
 """
 
 from __future__ import annotations
@@ -12,10 +14,30 @@ from dataclasses import dataclass
 from gator_nb.events import Status
 from gator_nb.state import NodeState, RunState, format_bytes, format_duration
 
-__all__ = ["MAX_ROWS", "Header", "Row", "header", "kids", "label", "render"]
+__all__ = [
+    "MAX_ROWS",
+    "Header",
+    "Row",
+    "header",
+    "kids",
+    "label",
+    "render",
+    "row_text",
+    "summary_text",
+]
 
-MAX_ROWS = 50  # rows per expanded node before "… N more"
-_NOTE_CHARS = 160
+MAX_ROWS = 50  # rows per expanded node before "… N more" (notebook default)
+NOTE_CHARS = 160
+# Order in which counts are listed wherever a view lists them.
+COUNTED = (Status.FAILED, Status.RUNNING, Status.PASSED, Status.SKIPPED, Status.CANCELLED)
+_MARK = {
+    Status.PENDING: ".",
+    Status.RUNNING: "~",
+    Status.PASSED: "+",
+    Status.FAILED: "x",
+    Status.SKIPPED: "-",
+    Status.CANCELLED: "!",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -23,7 +45,7 @@ class Row:
     """One line of the tree: a job, a group/array/copy, a job's detail panel, or "… N more".
 
     ``key`` identifies the row across renders (a node path, ``PATH#detail`` or
-    ``PATH#more``); ``name`` is plain text, escaped only when turned into HTML.
+    ``PATH#more``); ``name`` is the label, plain text, escaped only when turned into HTML.
     """
 
     key: str
@@ -45,10 +67,14 @@ class Row:
     note: str = ""
     open: bool = False  # a group is expanded / a job's detail panel is shown
 
+    def count(self, status: Status) -> int:
+        """How many jobs under this row have ``status``."""
+        return int(getattr(self, status.value, 0)) if status in COUNTED else 0
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Header:
-    """The run-level summary line: counts over every job and the time since the first start."""
+    """The run-level summary: counts over every job and the time since the first start."""
 
     status: Status
     total: int
@@ -60,31 +86,45 @@ class Header:
     cancelled: int
     elapsed: str
 
-
-def _count(nodes: Iterable[NodeState], status: Status) -> int:
-    # .get() only: the engine thread may add a key while another thread renders.
-    return sum(node.counts.get(status, 0) for node in nodes)
+    def count(self, status: Status) -> int:
+        return int(getattr(self, status.value, 0)) if status in COUNTED else 0
 
 
 def header(state: RunState, now: float) -> Header:
-    """Counts by status over the whole run, and its elapsed time."""
+    """Counts by status over the whole run (the roots' aggregates), and its elapsed time."""
     roots = [state.nodes[path] for path in state.roots]
+
+    def count(status: Status) -> int:
+        # .get() only: the engine thread may add a key while another thread renders.
+        return sum(node.counts.get(status, 0) for node in roots)
+
     total = sum(node.total for node in roots)
-    pending, running = _count(roots, Status.PENDING), _count(roots, Status.RUNNING)
     elapsed = ""
     if state.start is not None:
-        elapsed = format_duration((state.end or now) - state.start)
+        elapsed = format_duration(max((state.end or now) - state.start, 0.0))
     return Header(
         status=state.status,
         total=total,
-        done=total - pending - running,
-        passed=_count(roots, Status.PASSED),
-        failed=_count(roots, Status.FAILED),
-        running=running,
-        skipped=_count(roots, Status.SKIPPED),
-        cancelled=_count(roots, Status.CANCELLED),
+        done=total - count(Status.PENDING) - count(Status.RUNNING),
+        passed=count(Status.PASSED),
+        failed=count(Status.FAILED),
+        running=count(Status.RUNNING),
+        skipped=count(Status.SKIPPED),
+        cancelled=count(Status.CANCELLED),
         elapsed=elapsed,
     )
+
+
+def summary_text(head: Header) -> str:
+    """``12/30 done: 10 passed, 1 failed, 1 skipped; 2 running; 12.0s``."""
+    finished = (Status.PASSED, Status.FAILED, Status.SKIPPED, Status.CANCELLED)
+    parts = [f"{head.count(s)} {s.value}" for s in finished if head.count(s)]
+    text = f"{head.done}/{head.total} done" + (f": {', '.join(parts)}" if parts else "")
+    if head.running:
+        text += f"; {head.running} running"
+    if head.elapsed:
+        text += f"; {head.elapsed}"
+    return text
 
 
 def label(node: NodeState) -> str:
@@ -103,11 +143,12 @@ def kids(state: RunState, node: NodeState) -> list[NodeState]:
     return children
 
 
-def _pick(nodes: list[NodeState], limit: int) -> tuple[list[NodeState], int, int]:
+def _pick(nodes: list[NodeState], limit: int | None) -> tuple[list[NodeState], int, int]:
     """Failed first, then running, then the rest in plan order; at most ``limit`` of them.
 
     Returns the rows shown, how many are hidden, and how many of those failed.
     """
+    cap = len(nodes) if limit is None else limit
     failed: list[NodeState] = []
     running: list[NodeState] = []
     rest: list[NodeState] = []
@@ -116,12 +157,12 @@ def _pick(nodes: list[NodeState], limit: int) -> tuple[list[NodeState], int, int
         if outcome == Status.FAILED:
             failed.append(node)
         elif outcome == Status.RUNNING:
-            if len(running) < limit:
+            if len(running) < cap:
                 running.append(node)
-        elif len(rest) < limit:
+        elif len(rest) < cap:
             rest.append(node)
-    shown = (failed + running + rest)[:limit]
-    return shown, len(nodes) - len(shown), max(len(failed) - limit, 0)
+    shown = (failed + running + rest)[:cap]
+    return shown, len(nodes) - len(shown), max(len(failed) - cap, 0)
 
 
 def _elapsed(node: NodeState, now: float) -> str:
@@ -136,7 +177,7 @@ def _note(node: NodeState) -> str:
         return ""
     job, why = node.first_failure
     text = why if node.kind == "job" else f"{job}: {why}"
-    return text if len(text) <= _NOTE_CHARS else text[: _NOTE_CHARS - 1] + "…"
+    return text if len(text) <= NOTE_CHARS else text[: NOTE_CHARS - 1] + "…"
 
 
 def _row(node: NodeState, depth: int, now: float, is_open: bool) -> Row:
@@ -167,28 +208,41 @@ def render(
     state: RunState,
     now: float,
     *,
-    expanded: Collection[str] = (),
+    expanded: Collection[str] | None = None,
     opened: Collection[str] = (),
     limits: Mapping[str, int] | None = None,
-    max_rows: int = MAX_ROWS,
+    max_rows: int | None = None,
+    jobs: bool = True,
+    max_depth: int | None = None,
+    roots: Iterable[str] | None = None,
 ) -> list[Row]:
     """The visible rows, top to bottom.
 
     Args:
         state: the run tree (read only; safe to call while the engine updates it).
         now: wall-clock time for the durations of running nodes.
-        expanded: groups/arrays whose children are shown.
+        expanded: groups/arrays whose children are shown; None: every one.
         opened: jobs whose detail panel is shown under their row.
         limits: rows to show under a node instead of ``max_rows`` ("… N more" raises it).
-        max_rows: rows per expanded node; failed rows come first so they are the last hidden.
+        max_rows: rows per node (None: all); failed rows come first so they are hidden last.
+        jobs: False lists groups only.
+        max_depth: rows deeper than this are not shown.
+        roots: where to start (default: the run's roots); ``gator show RUN GROUP``.
     """
     rows: list[Row] = []
     limits = limits or {}
 
     def visit(nodes: list[NodeState], depth: int, parent: str) -> None:
+        if not jobs:
+            nodes = [node for node in nodes if node.kind != "job"]
         shown, hidden, failed = _pick(nodes, limits.get(parent, max_rows))
         for node in shown:
-            is_open = node.path in (opened if node.kind == "job" else expanded)
+            if node.kind == "job":
+                is_open = node.path in opened
+            else:
+                is_open = expanded is None or node.path in expanded
+                if max_depth is not None and depth >= max_depth:
+                    is_open = False
             rows.append(_row(node, depth, now, is_open))
             if is_open and node.kind == "job":
                 rows.append(Row(key=node.path + "#detail", kind="detail", depth=depth + 1,
@@ -199,5 +253,28 @@ def render(
             note = f"… {hidden} more" + (f" ({failed} failed)" if failed else "")
             rows.append(Row(key=parent + "#more", kind="more", depth=depth, name=note))
 
-    visit([state.nodes[path] for path in state.roots], 0, "")
+    start = state.roots if roots is None else list(roots)
+    visit([state.nodes[path] for path in start], 0, "")
     return rows
+
+
+def row_text(row: Row) -> str:
+    """One row as a line of plain text (terminal, ``gator show``, ``text/plain``)."""
+    indent = "  " * row.depth
+    if row.kind in ("more", "detail"):
+        return indent + row.name
+    parts = [f"{_MARK[row.status]} {row.name}"]
+    if row.kind == "job":
+        parts.append(row.status.value)
+    else:
+        counts = ", ".join(f"{row.count(s)} {s.value}" for s in COUNTED if row.count(s))
+        parts.append(f"{row.done}/{row.total}" + (f" ({counts})" if counts else ""))
+    if row.elapsed:
+        parts.append(row.elapsed)
+    if row.peak:
+        parts.append(f"peak {row.peak}")
+    if row.warnings or row.errors:
+        parts.append(f"{row.warnings}W {row.errors}E")
+    if row.note:
+        parts.append(f"- {row.note}")
+    return indent + "  ".join(parts)
