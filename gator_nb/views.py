@@ -275,6 +275,6 @@ def row_text(row: Row) -> str:
         parts.append(f"peak {row.peak}")
     if row.warnings or row.errors:
         parts.append(f"{row.warnings}W {row.errors}E")
-    if row.note:
+    if row.note and row.kind == "job":  # a group's note repeats a job's: the tree shows it
         parts.append(f"- {row.note}")
     return indent + "  ".join(parts)

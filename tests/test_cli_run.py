@@ -247,8 +247,10 @@ def test_show_of_a_big_run_lists_groups_and_failures(runs: Path, write_spec) -> 
         lines[1],  # the root row, with its durations
         lines[2],
         "201 jobs; the 1 that failed (--all for every job):",
-        "  x top.many[7].j  exit-code",
+        lines[4],
     ]
+    assert lines[4].startswith("  x top.many[7].j  failed  ")
+    assert lines[4].endswith("  - exit-code")
     assert lines[1].startswith("x top  201/201 (1 failed, 200 passed)")
     assert lines[2].startswith("  x many  201/201 (1 failed, 200 passed)")
     assert len(gator("show", "latest", "--all", runs=runs).stdout.splitlines()) == 1 + 2 + 201

@@ -38,7 +38,7 @@ def _imports(name: str, tree: ast.Module, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module:
             base = node.module
             if node.level:  # relative: from . import x
-                base = ".".join(name.split(".")[: -node.level] + [node.module])
+                base = ".".join([*name.split(".")[: -node.level], node.module])
             targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
         else:
             continue

@@ -14,7 +14,8 @@ import psutil
 import pytest
 
 from gator_nb.engine.monitor import Monitor
-from gator_nb.engine.process import Launch, run_job
+from gator_nb.engine.launch import Launch
+from gator_nb.engine.process import run_job
 from gator_nb.events import (
     Event,
     JobFinished,

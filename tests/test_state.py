@@ -1,12 +1,11 @@
-"""The run tree fold and its text rendering (pure: events in, rows out)."""
+"""The run tree fold: events (or a finished run's rows) in, aggregates per group out."""
 
 from __future__ import annotations
 
-import io
+from dataclasses import replace
 
 from gator_nb.events import JobFinished, JobStarted, RunFinished, Status
-from gator_nb.state import RunState, format_bytes, format_duration, group_rows, render_tree
-from gator_nb.terminal import LineLog, LiveTree, summary_line
+from gator_nb.state import NodeState, RunState, format_bytes, format_duration, group_rows
 
 JOBS = [("top.a", "top"), ("top.arr[0].x", "top.arr[0]"), ("top.arr[1].x", "top.arr[1]")]
 GROUPS = [
@@ -67,20 +66,6 @@ def test_fold_aggregates_up_the_tree() -> None:
     assert state.nodes["top"].outcome == Status.FAILED and state.status == Status.FAILED
 
 
-def test_render_tree_puts_failures_first_and_folds_array_copies() -> None:
-    assert render_tree(folded(), now=16.0) == [
-        "~ top  2/3 (1 failed, 1 running, 1 passed)  6.0s  peak 3.0 MiB  2W 1E",
-        "  ~ arr  1/2 (1 failed, 1 running)  3.5s  peak 3.0 MiB  0W 1E",
-        "    x arr[1].x  failed  1.4s  peak 3.0 MiB  0W 1E  - ERROR: bad",
-        "    ~ arr[0].x  running  3.5s",
-        "  + a  passed  2.5s  peak 2.0 MiB  2W 0E",
-    ]
-    assert render_tree(folded(), now=16.0, jobs=False) == [
-        "~ top  2/3 (1 failed, 1 running, 1 passed)  6.0s  peak 3.0 MiB  2W 1E",
-        "  ~ arr  1/2 (1 failed, 1 running)  3.5s  peak 3.0 MiB  0W 1E",
-    ]
-
-
 def test_group_rows() -> None:
     rows = {r["group"]: r for r in group_rows(folded())}
     assert list(rows) == ["top", "top.arr", "top.arr[0]", "top.arr[1]"]
@@ -112,46 +97,29 @@ def test_group_rows() -> None:
 def test_formatting() -> None:
     assert [format_bytes(v) for v in (512, 1536, 5 * 2**30)] == ["512 B", "1.5 KiB", "5.0 GiB"]
     assert [format_duration(v) for v in (4.25, 75.3, 7322)] == ["4.2s", "1m15s", "2h02m"]
-    assert summary_line(folded(), 16.0) == "2/3 done: 1 passed, 1 failed; 1 running; 6.0s"
 
 
-def test_line_log_prints_one_line_per_event() -> None:
-    out = io.StringIO()
-    log = LineLog(out)
-    log(started("top.a", 1.0))
-    log(
-        finished(
-            "top.a", 2.0, Status.FAILED, reason="exit-code", exit_code=3, first_error="ERROR: x"
-        )
-    )
-    log(
-        finished(
-            "top.b",
-            2.0,
-            Status.SKIPPED,
-            reason="dependency",
-            first_error="on_pass top.a: did not pass",
-        )
-    )
-    assert out.getvalue().splitlines() == [
-        "start  top.a",
-        "FAIL   top.a  (exit-code 3)  ERROR: x",
-        "skip   top.b  (on_pass top.a: did not pass)",
-    ]
+def _nonzero(node: NodeState) -> dict[Status, int]:
+    return {status: count for status, count in node.counts.items() if count}
 
 
-def test_live_tree_redraws_only_on_change() -> None:
-    state = folded()
-    out = io.StringIO()
-    live = LiveTree(state, out, title="r1", clock=lambda: 16.0)
-    live.draw()
-    first = out.getvalue()
-    assert first.splitlines()[0] == "gator r1  2/3 done: 1 passed, 1 failed; 1 running; 6.0s"
-    live.draw()
-    assert out.getvalue() == first  # nothing changed: nothing written
-    live(finished("top.arr[0].x", 15.0, Status.FAILED, reason="signal"))
-    state.apply(finished("top.arr[0].x", 15.0, Status.FAILED, reason="signal"))
-    live.draw()
-    redraw = out.getvalue()[len(first) :]
-    assert redraw.startswith(f"\x1b[{len(first.splitlines())}F\x1b[J")
-    assert "FAIL   top.arr[0].x  (signal)" in redraw
+def test_a_finished_run_read_back_from_rows_folds_like_its_events() -> None:
+    live = folded()
+    live.apply(finished("top.arr[0].x", 15.0, Status.PASSED, cpu_s=0.25))
+    rows = [
+        {"job": "top.a", "group": "top", "status": "passed", "start": 10.0, "end": 12.5,
+         "peak_rss": 2 * 2**20, "cpu_s": 1.0, "warnings": 2},
+        {"job": "top.arr[0].x", "group": "top.arr[0]", "status": "passed", "start": 12.5,
+         "end": 15.0, "cpu_s": 0.25},
+        {"job": "top.arr[1].x", "group": "top.arr[1]", "status": "failed", "start": 12.6,
+         "end": 14.0, "errors": 1, "first_error": "ERROR: bad", "peak_rss": 3 * 2**20,
+         "cpu_s": 0.5, "reason": "exit-code"},
+    ]  # fmt: skip
+    groups = [{"path": p, "parent": parent, "kind": kind} for p, parent, kind in GROUPS]
+    read = RunState.from_rows(rows, groups, Status.FAILED)
+    assert read.status == Status.FAILED
+    for path, node in live.nodes.items():  # equal but for counts of zero
+        assert replace(read.nodes[path], counts=_nonzero(read.nodes[path])) == replace(
+            node, counts=_nonzero(node)
+        ), path
+    assert group_rows(read) == group_rows(live)

@@ -260,7 +260,8 @@ def test_html_report_is_self_contained_and_escaped(tmp_path: Path, write_spec) -
     plots = [m for m in ("timeline", "summary", "peak_memory", "resources") if hasattr(run.plot, m)]
     assert parser.images == len(plots)  # the plots, embedded
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
-    assert page.count('<td class="failed">failed</td>') == 2  # the group 'top' and the job
+    assert page.count('<td class="failed">failed</td>') == 1  # the job, in the jobs table
+    assert '<span class="failed">x top  2/2 (1 failed, 1 passed)' in page  # the group tree
 
 
 def test_junit_parses_and_counts_match(failed_run: gn.Run, tmp_path: Path) -> None:

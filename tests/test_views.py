@@ -1,14 +1,15 @@
-"""The notebook view's pure parts: rows rendered from a RunState, row traits, the throttle."""
+"""The one renderer: rows of a RunState (order, folding, limits), as text and as widget traits."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from gator_nb.events import JobFinished, JobStarted, RunFinished, Status
-from gator_nb.notebook.rows import Header, Row, header, render
 from gator_nb.notebook.tree import row_traits
 from gator_nb.notebook.view import Throttle
 from gator_nb.state import RunState
+from gator_nb.views import MAX_ROWS, Header, Row, header, render, row_text
+from tests.test_state import folded
 
 
 def small_state() -> RunState:
@@ -30,7 +31,7 @@ def finish(state: RunState, job: str, at: float, status: Status, **kw: object) -
 
 
 def test_collapsed_tree_shows_the_roots_only() -> None:
-    rows = render(small_state(), 100.0)
+    rows = render(small_state(), 100.0, expanded=())
     assert rows == [
         Row(key="top", kind="group", depth=0, name="top", total=5),
     ]
@@ -64,7 +65,7 @@ def test_failed_rows_come_first_with_their_first_error() -> None:
     for i, status in enumerate([Status.PASSED, Status.FAILED, Status.PASSED]):
         start(state, f"top.tests[{i}].sim", 1.0)
         finish(state, f"top.tests[{i}].sim", 2.0, status, errors=1, first_error="UVM_ERROR x")
-    rows = render(state, 3.0, expanded={"top", "top.tests"})
+    rows = render(state, 3.0, expanded={"top", "top.tests"}, max_rows=MAX_ROWS)
     assert [r.key for r in rows[:3]] == ["top", "top.tests", "top.tests[1].sim"]
     assert rows[1].note == "top.tests[1].sim: UVM_ERROR x"
     assert rows[2].note == "UVM_ERROR x"
@@ -104,7 +105,7 @@ def test_more_failures_than_rows_says_how_many_failed_are_hidden() -> None:
 
 def test_an_open_job_has_its_detail_row_under_it() -> None:
     state = small_state()
-    rows = render(state, 1.0, expanded={"top"}, opened={"top.report"})
+    rows = render(state, 1.0, expanded={"top"}, opened={"top.report"}, max_rows=MAX_ROWS)
     assert [(r.key, r.kind, r.depth) for r in rows[-2:]] == [
         ("top.report", "job", 1),
         ("top.report#detail", "detail", 2),
@@ -163,3 +164,17 @@ def test_throttle_renders_changes_at_most_every_refresh_and_ticks_when_idle() ->
         now[0] = 2.0 + step * 0.1
         decisions.append(throttle.due(100 + step))
     assert sum(decisions) == 14  # every third 0.1 s step: <= 4 per second, well under 10
+
+
+def test_text_rows_put_failures_first_and_folds_array_copies() -> None:
+    assert [row_text(r) for r in render(folded(), 16.0)] == [
+        "~ top  2/3 (1 failed, 1 running, 1 passed)  6.0s  peak 3.0 MiB  2W 1E",
+        "  ~ arr  1/2 (1 failed, 1 running)  3.5s  peak 3.0 MiB  0W 1E",
+        "    x arr[1].x  failed  1.4s  peak 3.0 MiB  0W 1E  - ERROR: bad",
+        "    ~ arr[0].x  running  3.5s",
+        "  + a  passed  2.5s  peak 2.0 MiB  2W 0E",
+    ]
+    assert [row_text(r) for r in render(folded(), 16.0, jobs=False)] == [
+        "~ top  2/3 (1 failed, 1 running, 1 passed)  6.0s  peak 3.0 MiB  2W 1E",
+        "  ~ arr  1/2 (1 failed, 1 running)  3.5s  peak 3.0 MiB  0W 1E",
+    ]
