@@ -20,8 +20,8 @@ import pytest
 
 import gator_nb as gn
 from gator_nb.engine.backends import open_backend
-from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.launch import Limits
+from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.schedule import run_plan
 from gator_nb.errors import LaunchError
 from gator_nb.events import Event, JobFinished, JobOutput, JobSampled, JobStarted, Status
@@ -96,9 +96,7 @@ async def run_on_dask(
 ) -> Status:
     limits = limits or Limits(parallel=4)
     monitor = Monitor(sink, interval_s=0.05)
-    async with open_backend(
-        "dask", monitor=monitor, limits=limits, scheduler=scheduler
-    ) as backend:
+    async with open_backend("dask", monitor=monitor, limits=limits, scheduler=scheduler) as backend:
         return await run_plan(plan_, sink, backend, limits=limits)
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.launch import Launch
+from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.process import run_job
 from gator_nb.events import (
     Event,

@@ -11,9 +11,9 @@ import psutil
 import pytest
 
 import gator_nb as gn
-from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.backends import LocalBackend
 from gator_nb.engine.launch import Limits
+from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.schedule import run_plan
 from gator_nb.events import Event, JobFinished, JobOutput, JobStarted, RunFinished, Status
 from gator_nb.spec import plan
