@@ -130,16 +130,6 @@ SLEEPY = """
 """  # noqa: E501
 
 
-def _start(spec: Path, runs: Path, parallel: str = "2") -> subprocess.Popen[str]:
-    command = [PY, "-m", "gator_nb", "run", str(spec), "--parallel", parallel]
-    return subprocess.Popen(
-        [*command, "--runs-dir", str(runs)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def test_ctrl_c_stops_every_process_and_keeps_the_store(runs: Path, write_spec) -> None:
     spec = write_spec(SLEEPY.format(py=PY))
     with _start(spec, runs) as proc:

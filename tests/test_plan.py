@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -13,7 +14,7 @@ from gator_nb.spec import Plan, plan
 from gator_nb.spec.plan import expand_vars
 
 
-def planned(text: str, **kwargs: object) -> Plan:
+def planned(text: str, **kwargs: Any) -> Plan:
     spec = gn.load_spec(text=textwrap.dedent(text).lstrip("\n"))
     return plan(spec, base_env={"HOME": "/home/u", "PATH": "/bin"}, cwd="/launch", **kwargs)
 

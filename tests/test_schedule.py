@@ -29,8 +29,11 @@ async def run_spec(text: str, tmp_path: Path, **limits: object) -> tuple[Status,
     sampling = asyncio.create_task(monitor.run())
     try:
         status = await run_plan(
-            planned, events.append, LocalBackend(monitor), limits=Limits(**limits)
-        )  # type: ignore[arg-type]
+            planned,
+            events.append,
+            LocalBackend(monitor),
+            limits=Limits(**limits),  # type: ignore[arg-type]
+        )
     finally:
         sampling.cancel()
     return status, events

@@ -65,6 +65,7 @@ def test_ident_is_an_alias_of_id_and_fields_parse() -> None:
           - !Job {id: other, command: true, args: [yes, 1.0]}
         """)
     )
+    assert isinstance(spec.root, Group)
     job, other = spec.root.jobs
     assert isinstance(other, Job) and other.argv == ("true", "yes", "1.0")
     assert isinstance(job, Job)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from gator_nb.events import JobFinished, JobStarted, RunFinished, Status
+from gator_nb.events import Event, JobFinished, JobStarted, RunFinished, Status
 from gator_nb.state import NodeState, RunState, format_bytes, format_duration, group_rows
 
 JOBS = [("top.a", "top"), ("top.arr[0].x", "top.arr[0]"), ("top.arr[1].x", "top.arr[1]")]
@@ -26,7 +26,7 @@ def finished(job: str, t: float, status: Status, **kw: object) -> JobFinished:
 
 def folded() -> RunState:
     state = RunState(JOBS, GROUPS)
-    for event in [
+    events: list[Event] = [
         started("top.a", 10.0),
         finished("top.a", 12.5, Status.PASSED, peak_rss=2 * 2**20, cpu_s=1.0, warnings=2),
         started("top.arr[0].x", 12.5),
@@ -40,7 +40,8 @@ def folded() -> RunState:
             peak_rss=3 * 2**20,
             cpu_s=0.5,
         ),
-    ]:
+    ]
+    for event in events:
         state.apply(event)
     return state
 

@@ -24,6 +24,7 @@ from gator_nb.events import (
     JobStarted,
     LineBlock,
     Message,
+    Reason,
     RunFinished,
     Severity,
     Status,
@@ -121,7 +122,7 @@ def test_plan_and_events_round_trip(writer: StoreWriter) -> None:
                        num_procs=2, read_bytes=int(t), write_bytes=int(t) * 10)
         )  # fmt: skip
     writer.put(
-        JobFinished(job=job, time=13.5, status=Status.FAILED, exit_code=3, reason="exit-code",
+        JobFinished(job=job, time=13.5, status=Status.FAILED, exit_code=3, reason=Reason.EXIT_CODE,
                     cpu_s=0.5, peak_rss=200, warnings=1, errors=2, first_error="boom", lines=2,
                     extra={"coverage": 0.75})
     )  # fmt: skip

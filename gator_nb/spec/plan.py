@@ -105,6 +105,7 @@ class _Planner:
         self.warnings: dict[tuple[str, str], Problem] = {}
         self.jobs: list[PlannedJob] = []
         self.groups: dict[str, PlannedGroup] = {}
+        self.group_order: list[str] = []  # pre-order: a group before its children
         self.instances: dict[tuple[int, tuple[int, ...], int | None], str] = {}
         self.scopes: list[_Scope] = []  # parallel to self.jobs
         self.depends = Resolver(spec.root, self.problems, spec.resolved)
@@ -129,7 +130,7 @@ class _Planner:
             spec=self.spec,
             root=root.id,
             jobs=tuple(self.jobs),
-            groups=self.groups,
+            groups={path: self.groups[path] for path in self.group_order},
             warnings=tuple(self.warnings.values()),
             edges=self.spec.edges,
         )
@@ -199,16 +200,31 @@ class _Planner:
             self.add_job(node, path, parent, scope, array_index)
             return path
         assert isinstance(node, Group)
-        first, order = len(self.jobs), len(self.groups)
-        self.groups[path] = None  # type: ignore[assignment]  # keeps groups in pre-order
-        children: list[str] = []
+        first, order = len(self.jobs), self.reserve(path)
         if isinstance(node, Array):
-            for i in range(node.repeats):
-                children.append(self.expand_copy(node, path, scope, i))
+            children = [self.expand_copy(node, path, scope, i) for i in range(node.repeats)]
         else:
-            for child in node.jobs:
-                children.append(self.expand(child, path, scope, array_index=array_index))
+            children = [self.expand(c, path, scope, array_index=array_index) for c in node.jobs]
         kind = "array" if isinstance(node, Array) else "group"
+        self.add_group(path, parent, kind, order, array_index, children, first, node)
+        return path
+
+    def reserve(self, path: str) -> int:
+        """A group's place in pre-order, taken before its children are expanded."""
+        self.group_order.append(path)
+        return len(self.group_order) - 1
+
+    def add_group(
+        self,
+        path: str,
+        parent: str | None,
+        kind: str,
+        order: int,
+        array_index: int | None,
+        children: list[str],
+        first: int,
+        node: Node,
+    ) -> None:
         self.groups[path] = PlannedGroup(
             path=path,
             parent=parent,
@@ -220,7 +236,6 @@ class _Planner:
             end=len(self.jobs),
             at=node.at,
         )
-        return path
 
     def expand_copy(self, array: Array, path: str, scope: _Scope, i: int) -> str:
         copy = f"{path}[{i}]"
@@ -231,20 +246,9 @@ class _Planner:
             overlay={**scope.overlay, "GATOR_ARRAY_INDEX": str(i)},
             indices=(*scope.indices, (id(array), i)),
         )
-        first, order = len(self.jobs), len(self.groups)
-        self.groups[copy] = None  # type: ignore[assignment]  # keeps groups in pre-order
+        first, order = len(self.jobs), self.reserve(copy)
         children = [self.expand(child, copy, inner, array_index=i) for child in array.jobs]
-        self.groups[copy] = PlannedGroup(
-            path=copy,
-            parent=path,
-            kind="copy",
-            index=order,
-            array_index=i,
-            children=tuple(children),
-            first=first,
-            end=len(self.jobs),
-            at=array.at,
-        )
+        self.add_group(copy, path, "copy", order, i, children, first, array)
         return copy
 
     def add_job(
