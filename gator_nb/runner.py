@@ -15,12 +15,12 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gator_nb.errors import NoSuchJob, StoreError, UsageError
-from gator_nb.events import Severity, Status
+from gator_nb.events import Event, Severity, Status
 from gator_nb.execution import Execution, runs_dir_of
 from gator_nb.spec import Spec
 from gator_nb.spec.nodes import suggest
@@ -179,6 +179,16 @@ class Run:
             except RuntimeError:  # the loop closed between the check and the call
                 return
             self._done.wait()
+
+    def subscribe(self, listener: Callable[[Event], None]) -> bool:
+        """Call ``listener`` with each engine event of this live run, on the engine's
+        thread (keep it quick); False when the run is not executing in this process.
+        A listener that raises is dropped, and the run notes it in its problems.
+        """
+        if self._execution is None or self._done.is_set():
+            return False
+        self._execution.listeners.append(listener)
+        return True
 
     def on_loop(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T] | None:
         """Run ``coroutine`` on the engine's loop (views refresh from there); None if done."""

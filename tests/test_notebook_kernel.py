@@ -87,8 +87,8 @@ def test_magics_in_a_real_kernel(tmp_path: Path) -> None:
             view = view_of(run)
             before = view.renders
             pathlib.Path("release").touch()
-            time.sleep(3)
-            print(run.status, view.renders > before, "4/4 done" in view.header.text.value)
+            shown = view.finished.wait(30)  # the final render, from the view's own thread
+            print(run.status, shown, view.renders > before, "4/4 done" in view.header.text.value)
             """,
             "run.wait()",
             "r2 = %gator quick.yaml --wait --runs-dir runs\nprint(r2.status)",
@@ -106,7 +106,7 @@ def test_magics_in_a_real_kernel(tmp_path: Path) -> None:
     assert shown[0].data[WIDGET]["model_id"]
     assert shown[0].data["text/plain"].startswith("gator run ")
     assert text(cells[2]) == "'running'"  # the gate waits for a file only cell 3 writes
-    assert text(cells[3]) == "passed True True"
+    assert text(cells[3]) == "passed True True True"
     assert text(cells[4]) == "'passed'"
     assert kinds(cells[5]) == ["display_data", "stream"]
     assert text(cells[5]).endswith("passed")

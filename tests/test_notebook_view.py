@@ -17,7 +17,6 @@ from comm.base_comm import BaseComm
 
 import gator_nb as gn
 from gator_nb.events import JobStarted, Status
-from gator_nb.notebook.tree import RowWidget
 from gator_nb.notebook.view import RunView, mimebundle
 from gator_nb.state import RunState
 
@@ -83,10 +82,6 @@ def updates(sent: list[Sent]) -> list[Sent]:
     return [s for s in sent if s.msg_type == "comm_msg" and s.data.get("method") == "update"]
 
 
-def row_widget(view: RunView, key: str) -> RowWidget:
-    return view._rows[key]
-
-
 def texts(view: RunView) -> list[str]:
     out = []
     for box in view.body.children:
@@ -104,26 +99,26 @@ def test_finished_run_shows_failed_first_and_escapes_output(mixed: gn.Run) -> No
     assert view.header.stop.layout.display == "none"
     shown = "\n".join(texts(view))
     assert "<script>" not in shown and "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
-    top = row_widget(view, "top")
+    top = view.row_widget("top")
     assert top.parts["bar"].bar_style == "danger" and top.parts["bar"].value == 4.0
-    assert row_widget(view, "top.units").parts["bar"].bar_style == "success"
+    assert view.row_widget("top.units").parts["bar"].bar_style == "success"
 
 
 def test_clicking_a_group_expands_it_and_again_collapses_it(mixed: gn.Run) -> None:
     view = RunView(mixed)
-    row_widget(view, "top.units").parts["toggle"].click()
+    view.row_widget("top.units").parts["toggle"].click()
     keys = [r.key for r in view.rows()]
     assert keys[2:5] == ["top.units", "top.units.a", "top.units.b"]
     assert len(view.body.children) == 6
-    assert row_widget(view, "top.units").parts["toggle"].description == "▾"
-    row_widget(view, "top.units").parts["toggle"].click()
+    assert view.row_widget("top.units").parts["toggle"].description == "▾"
+    view.row_widget("top.units").parts["toggle"].click()
     assert len(view.body.children) == 4
 
 
 def test_clicking_a_job_shows_its_log_command_and_resource_plot(mixed: gn.Run) -> None:
     view = RunView(mixed)
-    row_widget(view, "top.xss").parts["toggle"].click()
-    panel = view._details["top.xss"]
+    view.row_widget("top.xss").parts["toggle"].click()
+    panel = view.panel("top.xss")
     assert view.body.children[-1] is panel.box
     log = panel.log.value
     assert "&lt;img src=x onerror=alert(1)&gt;" in log and "<img" not in log
@@ -134,7 +129,7 @@ def test_clicking_a_job_shows_its_log_command_and_resource_plot(mixed: gn.Run) -
     assert panel.plot.value[:8] == b"\x89PNG\r\n\x1a\n"
     panel.filter.value = "WARNING+"
     assert "plain line" not in panel.log.value and "onerror" in panel.log.value
-    row_widget(view, "top.xss").parts["toggle"].click()
+    view.row_widget("top.xss").parts["toggle"].click()
     assert panel.box not in view.body.children
 
 
@@ -202,7 +197,9 @@ def test_a_2000_job_run_sends_few_coalesced_updates(
     assert run.state.version >= 4000
 
 
-def test_a_10000_job_view_displays_in_under_a_second(sent: list[Sent], mixed: gn.Run) -> None:
+def test_a_10000_job_view_shows_50_rows_of_the_expanded_array(
+    sent: list[Sent], mixed: gn.Run
+) -> None:
     jobs = [(f"big.arr[{i}].sim", f"big.arr[{i}]") for i in range(10_000)]
     groups = [("big", None, "group"), ("big.arr", "big", "array")]
     groups += [(f"big.arr[{i}]", "big.arr", "copy") for i in range(10_000)]
@@ -211,16 +208,11 @@ def test_a_10000_job_view_displays_in_under_a_second(sent: list[Sent], mixed: gn
         state.apply(JobStarted(job=jobs[i][0], time=1.0, pid=1, command=("x",), cwd="/",
                                hostname="h"))  # fmt: skip
     state.nodes["big"].children  # noqa: B018 - built
-    started = time.perf_counter()
     view = RunView(mixed, state=state)
-    view.expanded.add("big.arr")
-    view.update()
+    view.toggle_group("big.arr")
     bundle = view.widget._repr_mimebundle_()
-    elapsed = time.perf_counter() - started
-    print(f"10,000-job view: {elapsed * 1000:.0f} ms, {len(sent)} comm messages")
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"]
-    assert len(view.body.children) == 2 + 50 + 1
-    assert elapsed < 1.0
+    assert len(view.body.children) == 2 + 50 + 1  # its time: benchmarks/bench_views.py
 
 
 def test_text_plain_outside_a_kernel(mixed: gn.Run) -> None:
@@ -265,10 +257,9 @@ def test_stop_cancels_the_run_without_blocking(
     deadline = time.monotonic() + 10
     while not ready.exists() and time.monotonic() < deadline:
         time.sleep(0.01)  # waiting for another process's file: nothing to await
-    started = time.perf_counter()
     view.stop()
-    # The job ignores SIGTERM, so the cancel takes the 2 s grace before SIGKILL: elsewhere.
-    assert time.perf_counter() - started < 0.5
+    # The job ignores SIGTERM, so the cancel takes the 2 s grace before SIGKILL: elsewhere,
+    # not in the kernel: stop() has returned while the run still runs.
     assert view.header.stop.disabled and run.status == "running"
     assert run.wait(timeout=20) == "cancelled"
     assert view.finished.wait(timeout=5)
@@ -281,4 +272,4 @@ def test_a_panel_says_when_the_run_directory_is_gone(mixed: gn.Run) -> None:
     view = RunView(mixed)
     shutil.rmtree(mixed.path)
     view.toggle_job("top.broken")
-    assert "no run store here" in view._details["top.broken"].log.value
+    assert "no run store here" in view.panel("top.broken").log.value

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
@@ -109,10 +108,9 @@ def large() -> Frames:
     return Frames(jobs=frames.jobs(rows), resources=frames.resources(samples))
 
 
-def render_s(fig: Figure) -> float:
-    began = time.perf_counter()
+def render(fig: Figure) -> None:
+    """Draw ``fig`` to PNG: it must render (how fast: benchmarks/bench_views.py)."""
     fig.savefig(BytesIO(), format="png")
-    return time.perf_counter() - began
 
 
 def labels(texts: list[Any]) -> list[str]:
@@ -149,8 +147,7 @@ def test_timeline_small_draws_one_bar_per_started_job(small: Frames) -> None:
     assert busy.get_ylabel() == "running"
 
 
-def test_timeline_large_is_one_collection_and_quick(large: Frames) -> None:
-    began = time.perf_counter()
+def test_timeline_large_is_one_collection(large: Frames) -> None:
     fig = RunPlots(large).timeline()
     gantt = fig.axes[0]
     (bars,) = [c for c in gantt.collections if isinstance(c, PolyCollection)]
@@ -172,7 +169,7 @@ def test_timeline_large_is_one_collection_and_quick(large: Frames) -> None:
     jobs = large.jobs.dropna(subset=["start"])
     busiest = max(((jobs["start"] <= t) & (jobs["end"] > t)).sum() for t in jobs["start"])
     assert abs(running.get_data().values.max() - busiest) <= 3  # instants of ~1 s merge
-    assert render_s(fig) + (time.perf_counter() - began) < 5
+    render(fig)
 
 
 # -- resources ---------------------------------------------------------------------------
@@ -223,13 +220,12 @@ def test_resources_above_30_jobs_switches_to_group_sums() -> None:
 
 
 def test_resources_large_aggregates_to_few_artists(large: Frames) -> None:
-    began = time.perf_counter()
     fig = RunPlots(large).resources()
     (ax,) = fig.axes
     assert not ax.lines
     assert len(ax.collections) == 10  # the 9 biggest suites and one "other"
     assert labels(ax.get_legend().get_texts())[0] == "other (31 groups)"
-    assert render_s(fig) + (time.perf_counter() - began) < 5
+    render(fig)
 
 
 def test_resources_by_job_for_thousands_is_one_line_collection(large: Frames) -> None:
@@ -237,7 +233,7 @@ def test_resources_by_job_for_thousands_is_one_line_collection(large: Frames) ->
     (ax,) = fig.axes
     (lines,) = ax.collections
     assert isinstance(lines, LineCollection) and len(lines.get_segments()) == 4750
-    assert render_s(fig) < 5
+    render(fig)
 
 
 # -- summary and peak memory -------------------------------------------------------------
@@ -268,7 +264,7 @@ def test_summary_large_keeps_30_rows(large: Frames) -> None:
         "cancelled (250)",
         "skipped (250)",
     ]
-    assert render_s(fig) < 5
+    render(fig)
 
 
 def test_peak_memory_small_marks_requests(small: Frames) -> None:
@@ -298,7 +294,7 @@ def test_peak_memory_large_is_quick(large: Frames) -> None:
     (dots,) = [c for c in ax.collections if isinstance(c, PathCollection)]
     assert len(dots.get_offsets()) == 4750
     assert len(ax.get_children()) < 400  # boxes for 30 rows, not artists per job
-    assert render_s(fig) < 5
+    render(fig)
 
 
 # -- every figure ------------------------------------------------------------------------
@@ -343,7 +339,7 @@ def test_nothing_to_draw_gives_a_note(rows: list[dict[str, Any]]) -> None:
         notes["no jobs"] = empty.summary()
     for note, fig in notes.items():
         assert [t.get_text() for t in fig.axes[0].texts] == [note]
-        assert render_s(fig) < 5
+        render(fig)
 
 
 def test_job_resources_still_draws_rss_and_cpu(small: Frames) -> None:
@@ -390,4 +386,4 @@ def test_real_run_end_to_end(tmp_path: Path, write_spec: Callable[..., Path]) ->
     (requests,) = [c for c in memory.axes[0].collections if isinstance(c, LineCollection)]
     assert requests.get_segments()[0][0][0] == pytest.approx(64)
     for fig in (resources, timeline, memory):
-        assert render_s(fig) < 5
+        render(fig)

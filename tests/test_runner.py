@@ -102,8 +102,7 @@ def test_run_in_the_background_and_cancel(tmp_path: Path, write_spec) -> None:
     """)  # noqa: E501
     run = gn.run(spec, parallel=2, runs_dir=tmp_path / "runs", wait=False)
     up = threading.Event()
-    assert run._execution is not None
-    run._execution.listeners.append(lambda e: up.set() if isinstance(e, JobOutput) else None)
+    assert run.subscribe(lambda e: up.set() if isinstance(e, JobOutput) else None)
     assert up.wait(20)
     assert run.status == "running"
     run.cancel()

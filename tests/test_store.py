@@ -273,8 +273,7 @@ def test_another_process_reads_a_live_store(writer: StoreWriter) -> None:
                  JOBS[2]: ["pending", None]},
         "errors": ["bad"],
     }  # fmt: skip
-    assert writer._thread is not None
-    assert writer._thread.is_alive()  # the writer was live throughout
+    assert writer.alive  # the writer was live throughout
 
 
 KILLED_WRITER = """

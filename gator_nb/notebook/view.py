@@ -164,8 +164,8 @@ class RunView:
             self.toggle_job(row.key)
             return
         else:
-            with self._lock:
-                self.expanded.symmetric_difference_update({row.key})
+            self.toggle_group(row.key)
+            return
         self.update()
 
     def toggle_job(self, job: str) -> None:
@@ -178,6 +178,20 @@ class RunView:
         with self._lock:
             self.opened.symmetric_difference_update({job})
         self.update()
+
+    def toggle_group(self, path: str) -> None:
+        """Expand or collapse a group or array."""
+        with self._lock:
+            self.expanded.symmetric_difference_update({path})
+        self.update()
+
+    def row_widget(self, key: str) -> RowWidget:
+        """The widgets of the row on show with ``key`` (a node path)."""
+        return self._rows[key]
+
+    def panel(self, job: str) -> DetailPanel:
+        """The detail panel of ``job``, opened or not."""
+        return self._detail(job)
 
     def stop(self) -> None:
         """Cancel the run without blocking the kernel: the cancel waits on its own thread."""

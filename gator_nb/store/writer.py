@@ -143,6 +143,11 @@ class StoreWriter:
             )  # fmt: skip
         db.executemany(INSERT_JOB, rows)
 
+    @property
+    def alive(self) -> bool:
+        """True while the writer thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
     def put(self, event: Event) -> None:
         """Queue an event for the writer; never blocks, never raises."""
         if not self._closed:
