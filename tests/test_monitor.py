@@ -16,7 +16,8 @@ import pytest
 
 from gator_nb.engine import monitor as monitor_module
 from gator_nb.engine.monitor import Monitor, TreeStats
-from gator_nb.events import Event, JobSampled
+from gator_nb.events import JobSampled
+from tests.recorder import Recorder
 
 
 class FakeClock:
@@ -25,16 +26,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.changed = asyncio.Event()
-
-    def __call__(self, event: Event) -> None:
-        self.events.append(event)
-        self.changed.set()
 
 
 def _spawn(code: str) -> subprocess.Popen[str]:
@@ -128,10 +119,7 @@ async def test_run_emits_samples_for_added_jobs(tree: subprocess.Popen[str]) -> 
         sampling = group.create_task(monitor.run())
         await asyncio.sleep(0)  # let run() start idle, so add() has to wake it
         monitor.add("top.job", tree.pid)
-        async with asyncio.timeout(10):
-            while len(sink.events) < 2:
-                sink.changed.clear()
-                await sink.changed.wait()
+        await sink.until(lambda: len(sink.events) >= 2)
         stats = monitor.remove("top.job")
         sampling.cancel()
     samples = [e for e in sink.events if isinstance(e, JobSampled)]

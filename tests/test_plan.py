@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,22 +26,7 @@ def plan_problems(text: str) -> list[str]:
     return [str(p) for p in caught.value.problems]
 
 
-SEED = """
-    !JobGroup
-      id  : top
-      jobs:
-      - !JobGroup
-          id  : inner
-          jobs:
-          - !Job {id: say_hi, command: echo, args: ["hi"]}
-      - !JobArray
-          id     : counting
-          on_pass: [say_hi]
-          repeats: 4
-          jobs   :
-          - !Job {id: echo_count, command: echo, args: ["$GATOR_ARRAY_INDEX"]}
-      - !Job {id: say_bye, on_pass: [counting], command: echo, args: ["bye"]}
-"""
+SEED = (Path(__file__).parent / "specs" / "hello.yaml").read_text()  # the README's example
 
 
 def test_seed_example_paths_and_dependencies() -> None:

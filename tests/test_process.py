@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psutil
@@ -17,7 +17,6 @@ from gator_nb.engine.launch import Launch
 from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.process import run_job
 from gator_nb.events import (
-    Event,
     JobFinished,
     JobOutput,
     JobSampled,
@@ -27,24 +26,11 @@ from gator_nb.events import (
     Severity,
     Status,
 )
+from tests.recorder import Recorder as BaseRecorder
 
 
-class Recorder:
-    """A sink that keeps every event and lets a test wait for a condition."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self._changed = asyncio.Event()
-
-    def __call__(self, event: Event) -> None:
-        self.events.append(event)
-        self._changed.set()
-
-    async def until(self, predicate: Callable[[], bool], timeout_s: float = 10) -> None:
-        async with asyncio.timeout(timeout_s):
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
+class Recorder(BaseRecorder):
+    """Events of one job, with what the tests look at in them."""
 
     @property
     def blocks(self) -> list[LineBlock]:

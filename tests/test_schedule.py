@@ -67,22 +67,7 @@ def output(events: list[Event], job: str) -> str:
 
 async def test_seed_example_runs_in_dependency_order(tmp_path: Path) -> None:
     status, events = await run_spec(
-        """
-        !JobGroup
-          id  : top
-          jobs:
-          - !JobGroup
-              id  : inner
-              jobs:
-              - !Job {id: say_hi, command: echo, args: ["hi"]}
-          - !JobArray
-              id     : counting
-              on_pass: [say_hi]
-              repeats: 4
-              jobs   :
-              - !Job {id: echo_count, command: echo, args: ["$GATOR_ARRAY_INDEX"]}
-          - !Job {id: say_bye, on_pass: [counting], command: echo, args: ["bye"]}
-    """,
+        (Path(__file__).parent / "specs" / "hello.yaml").read_text(),
         tmp_path,
         parallel=2,
     )
