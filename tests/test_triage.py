@@ -1,8 +1,7 @@
-"""Triage: failure buckets, reproduction, reruns, comparisons and exports."""
+"""Triage: failure buckets, reproduction, reruns and comparisons."""
 
 from __future__ import annotations
 
-import html.parser
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -122,34 +121,6 @@ def test_rerun_selection_follows_skips_to_their_failure() -> None:
     assert rerun_selection(statuses, depends, failed=False) == set(statuses)
 
 
-SPEC = f"""
-!JobGroup
-  id: top
-  env: {{FLAVOUR: sour}}
-  jobs:
-  - !Job {{id: build, command: "true"}}
-  - !JobArray
-      id: tests
-      repeats: 4
-      on_pass: [build]
-      jobs:
-      - !Job
-          id: sim
-          command: {PY}
-          args: ["-c", "import os, sys; i = int(os.environ['GATOR_ARRAY_INDEX']); print(f'UVM_ERROR tb.sv(3) @ {{i*100}}: top.env [SCBD] Mismatch 0x{{i:04x}}') if i % 2 else print('ok'); print(os.environ['FLAVOUR'], os.environ.get('ONLY_BEFORE', '-'))"]
-  - !Job {{id: after_tests, command: "true", on_pass: [tests]}}
-  - !Job {{id: cleanup, command: "true", on_fail: [tests]}}
-"""  # noqa: E501
-
-
-@pytest.fixture
-def failed_run(tmp_path: Path, write_spec, monkeypatch: pytest.MonkeyPatch) -> gn.Run:
-    monkeypatch.setenv("ONLY_BEFORE", "kept")
-    run = gn.run(write_spec(SPEC), parallel=2, runs_dir=tmp_path / "runs")
-    monkeypatch.delenv("ONLY_BEFORE")
-    return run
-
-
 def test_failures_buckets_and_command(failed_run: gn.Run) -> None:
     failures = failed_run.failures()
     assert list(failures["job"]) == ["top.tests[1].sim", "top.tests[3].sim"]
@@ -228,58 +199,6 @@ def test_compare_constructed_runs() -> None:
     assert list(table["peak_rss_ratio"][:3]) == [0.5, 1.0, 3.0]
 
 
-class _Links(html.parser.HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.external: list[str] = []
-        self.tags: list[str] = []
-        self.images = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        for name, value in attrs:
-            if name in ("src", "href") and value and not value.startswith("data:"):
-                self.external.append(value)
-            if tag == "img" and name == "src" and value and value.startswith("data:image/png"):
-                self.images += 1
-
-
-def test_html_report_is_self_contained_and_escaped(tmp_path: Path, write_spec) -> None:
-    spec = write_spec(f"""
-        !JobGroup
-          id: top
-          jobs:
-          - !Job {{id: evil, command: {PY}, args: ["-c", "print('ERROR: <img src=x onerror=alert(1)>')"]}}
-          - !Job {{id: fine, command: "true"}}
-    """)  # noqa: E501
-    run = gn.run(spec, runs_dir=tmp_path / "runs", sample_interval=0.05)
-    page = run.report(tmp_path / "report.html").read_text()
-    parser = _Links()
-    parser.feed(page)
-    assert parser.external == []
-    plots = [m for m in ("timeline", "summary", "peak_memory", "resources") if hasattr(run.plot, m)]
-    assert parser.images == len(plots)  # the plots, embedded
-    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
-    assert page.count('<td class="failed">failed</td>') == 1  # the job, in the jobs table
-    assert '<span class="failed">x top  2/2 (1 failed, 1 passed)' in page  # the group tree
-
-
-def test_junit_parses_and_counts_match(failed_run: gn.Run, tmp_path: Path) -> None:
-    path = failed_run.to_junit(tmp_path / "results.xml")
-    root = ET.parse(path).getroot()
-    cases = root.findall(".//testcase")
-    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("7", "2", "1")
-    assert len(cases) == 7
-    failed = [c for c in cases if c.find("failure") is not None]
-    assert [(c.get("classname"), c.get("name")) for c in failed] == [
-        ("top.tests[1]", "sim"),
-        ("top.tests[3]", "sim"),
-    ]
-    assert failed[0].find("failure").get("type") == "error-in-log"  # type: ignore[union-attr]
-    suites = {s.get("name"): s.get("tests") for s in root.findall("testsuite")}
-    assert suites["top"] == "3"
-
-
 def test_cli_rerun_compare_and_report(failed_run: gn.Run, tmp_path: Path) -> None:
     runs = str(failed_run.path.parent)
     gator = [PY, "-m", "gator_nb"]
@@ -291,7 +210,16 @@ def test_cli_rerun_compare_and_report(failed_run: gn.Run, tmp_path: Path) -> Non
     )
     assert done.returncode == 1
     assert done.stdout.startswith(f"gator: rerun of {failed_run.id} as ")
+    assert "FAIL   top.tests[1].sim  (error-in-log)" in done.stdout  # the run's own line log
     child = done.stdout.split()[-1]
+    quiet = subprocess.run(
+        [*gator, "rerun", failed_run.id, "--runs-dir", runs, "-q", "--parallel", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert quiet.returncode == 1
+    assert quiet.stdout.count("\n") == 1 and quiet.stdout.startswith("gator: failed: 3/3 done")
     done = subprocess.run(
         [*gator, "compare", failed_run.id, child, "--runs-dir", runs],
         capture_output=True,
