@@ -13,7 +13,14 @@ from typing import Any
 
 from gator_nb.events import Event, JobFinished, JobOutput, JobStarted, RunFinished, Status
 
-__all__ = ["NodeState", "RunState", "format_bytes", "format_duration", "group_rows"]
+__all__ = [
+    "NodeState",
+    "RunState",
+    "format_bytes",
+    "format_duration",
+    "group_rows",
+    "why_failed",
+]
 
 
 @dataclass(slots=True)
@@ -124,7 +131,7 @@ class RunState:
         self._move(event.job, event.status)
         failure = None
         if event.status == Status.FAILED:
-            failure = (event.job, event.first_error or event.reason)
+            failure = (event.job, why_failed(event.first_error, event.reason))
         for node in self.chain(event.job):
             node.warnings += event.warnings
             node.errors += event.errors
@@ -163,7 +170,7 @@ class RunState:
             self._move(job, status)
         failure = None
         if status == Status.FAILED:
-            failure = (job, str(row.get("first_error") or row.get("reason") or ""))
+            failure = (job, why_failed(row.get("first_error"), row.get("reason")))
         for node in self.chain(job):
             if isinstance(start, float):
                 node.start = start if node.start is None else min(node.start, start)
@@ -179,6 +186,14 @@ class RunState:
                 node.first_failure = failure
         if isinstance(start, float):
             self.start = start if self.start is None else min(self.start, start)
+
+
+def why_failed(first_error: str | None, reason: str | None, exit_code: int | None = None) -> str:
+    """What a failed job's row says: its first error, else its reason (with the exit code)."""
+    if first_error:
+        return first_error
+    reason = reason or ""
+    return f"{reason} {exit_code}" if reason == "exit-code" and exit_code is not None else reason
 
 
 def format_bytes(size: float) -> str:

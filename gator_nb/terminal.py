@@ -15,7 +15,7 @@ from typing import TextIO
 from gator_nb.display import display_text
 from gator_nb.events import Event, JobFinished, JobOutput, JobStarted, Status
 from gator_nb.palette import ANSI, ANSI_RESET
-from gator_nb.state import RunState, format_bytes
+from gator_nb.state import RunState, format_bytes, why_failed
 from gator_nb.views import header, render, row_text, summary_text
 
 __all__ = ["LineLog", "LiveTree", "summary_line"]
@@ -64,8 +64,7 @@ def _finished(event: JobFinished) -> str:
     }.get(event.status, event.status.value)
     text = f"{word:<6} {event.job}"
     if event.status == Status.FAILED:
-        why = event.reason + (f" {event.exit_code}" if event.reason == "exit-code" else "")
-        text += f"  ({why})"
+        text += f"  ({why_failed(None, event.reason, event.exit_code)})"
         if event.first_error:
             text += f"  {event.first_error[:200]}"
     elif event.status == Status.SKIPPED and event.first_error:

@@ -8,6 +8,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 
 from gator_nb.errors import Problem
+from gator_nb.paths import ancestors
 from gator_nb.spec.model import Location, Spec
 
 __all__ = ["Condition", "Plan", "PlannedGroup", "PlannedJob"]
@@ -106,11 +107,9 @@ class Plan:
         paths = {job.path for job in jobs}
         spans: dict[str, list[int]] = {}
         for index, job in enumerate(jobs):
-            up = job.group
-            while up is not None:
+            for up in ancestors(job.path):
                 span = spans.setdefault(up, [index, index + 1])
                 span[1] = index + 1
-                up = self.groups[up].parent
         groups = {
             path: replace(
                 group,
