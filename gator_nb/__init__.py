@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gator_nb.errors import GatorError, Problem, SpecError
+from gator_nb.errors import (
+    GatorError,
+    LaunchError,
+    NoSuchJob,
+    Problem,
+    SpecError,
+    StoreError,
+    UsageError,
+)
 from gator_nb.spec import load_spec
 
 if TYPE_CHECKING:  # the real names, for type checkers; at run time they load on first use
@@ -15,9 +23,13 @@ if TYPE_CHECKING:  # the real names, for type checkers; at run time they load on
 
 __all__ = [
     "GatorError",
+    "LaunchError",
+    "NoSuchJob",
     "Problem",
     "Run",
     "SpecError",
+    "StoreError",
+    "UsageError",
     "compare",
     "load",
     "load_ipython_extension",

@@ -377,16 +377,16 @@ def _compare(before: str, after: str, runs_dir: str | None, everything: bool) ->
 
     a, b = gn.load(before, runs_dir), gn.load(after, runs_dir)
     table = gn.compare(a, b)
-    if not everything:
-        table = table[table["change"] != "unchanged"]
     print(f"{a.id} -> {b.id}")
-    counts = table["change"].value_counts()
-    for change, count in counts.items():
+    for change, count in table["change"].value_counts().items():
         print(f"  {count:>5} {change}")
+    if not everything:  # what did not change, or was not run again, only with --all
+        table = table[~table["change"].isin(["unchanged", "not-rerun"])]
     for row in table.itertuples(index=False):
         ratio = row.duration_ratio
         took = f"  x{ratio:.2f} time" if ratio == ratio and ratio is not None else ""
-        print(f"{row.change:<14} {row.job}  ({row.status_a} -> {row.status_b}){took}")
+        was, now = (s if isinstance(s, str) else "-" for s in (row.status_a, row.status_b))
+        print(f"{row.change:<14} {row.job}  ({was} -> {now}){took}")
     return 0
 
 

@@ -211,8 +211,11 @@ def buckets(failed: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def compare(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
-    """Per job across two runs: status in each, ``change``, duration and peak-memory ratios."""
+def compare(before: pd.DataFrame, after: pd.DataFrame, *, rerun: bool = False) -> pd.DataFrame:
+    """Per job across two runs: status in each, ``change``, duration and peak-memory ratios.
+
+    ``rerun``: ``after`` reran some of ``before``'s jobs, so the others are ``not-rerun``.
+    """
     from gator_nb.triage import change
 
     keep = ["job", "status", "duration_s", "peak_rss"]
@@ -228,7 +231,7 @@ def compare(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
         return None if value is None or value is pd.NA or value != value else str(value)
 
     changes = [
-        change(status(a), status(b))
+        change(status(a), status(b), rerun=rerun)
         for a, b in zip(merged["status_a"], merged["status_b"], strict=True)
     ]
     out = pd.DataFrame(

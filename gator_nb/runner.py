@@ -1,5 +1,8 @@
 """``Run``: a run as the user holds it — live in a thread, live elsewhere, or finished.
 
+(The module is ``runner``, not ``run``: a submodule named ``run`` would shadow the
+function ``gator_nb.run`` once imported.)
+
 A run started from Python executes on a private event loop in a daemon thread (the
 kernel's loop is never borrowed), so notebooks stay responsive while jobs run. The
 CLI drives the same :class:`Execution` with ``asyncio.run``.
@@ -464,9 +467,12 @@ def rerun(
 
 
 def compare(before: Run | str, after: Run | str, runs_dir: str | None = None) -> pd.DataFrame:
-    """Per job of two runs: both statuses, ``change`` and duration / peak-memory ratios."""
+    """Per job of two runs: both statuses, ``change`` and duration / peak-memory ratios.
+
+    When ``after`` is a rerun of ``before``, the jobs it did not run are ``not-rerun``.
+    """
     from gator_nb import frames
 
     a = before if isinstance(before, Run) else load(before, runs_dir)
     b = after if isinstance(after, Run) else load(after, runs_dir)
-    return frames.compare(a.jobs, b.jobs)
+    return frames.compare(a.jobs, b.jobs, rerun=b.parent == a.id)

@@ -84,12 +84,12 @@ def rerun_selection(
     return chosen
 
 
-def change(before: str | None, after: str | None) -> str:
-    """How a job's outcome moved between two runs."""
+def change(before: str | None, after: str | None, *, rerun: bool = False) -> str:
+    """How a job's outcome moved between two runs (``rerun``: the second reran the first)."""
     if before is None:
         return "added"
     if after is None:
-        return "removed"
+        return "not-rerun" if rerun else "removed"
     bad = ("failed", "cancelled")
     if after in bad:
         return "still failing" if before in bad else "new failure"

@@ -158,3 +158,13 @@ def test_importing_the_engine_leaves_heavy_modules_alone() -> None:
     )
     done = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_user_errors_are_gator_errors_with_a_suggestion(tmp_path: Path, write_spec) -> None:
+    run = gn.run(write_spec("!Job {id: say_hi, command: 'true'}"), runs_dir=tmp_path)
+    with pytest.raises(gn.NoSuchJob, match=r"no job 'say_hii' in run .*did you mean 'say_hi'"):
+        run.log("say_hii")
+    with pytest.raises(gn.UsageError, match="no severity 'warn'; expected one of DEBUG, INFO"):
+        run.messages_of(severity="warn")
+    assert run.job("say_hi")["status"] == "passed"
+    assert run.log_tail("say_hi") == ([], 0)

@@ -112,6 +112,7 @@ def test_change_words() -> None:
         "unchanged",
         "skipped -> passed",
     ]
+    assert change("passed", None, rerun=True) == "not-rerun"
 
 
 def test_rerun_selection_follows_skips_to_their_failure() -> None:
@@ -161,13 +162,13 @@ def test_rerun_selects_exactly_the_failures_and_their_skips(failed_run: gn.Run) 
     assert child.log("top.tests[1].sim").splitlines()[-1] == "sour kept"
     comparison = gn.compare(failed_run, child)
     assert dict(zip(comparison["job"], comparison["change"], strict=True)) == {
-        "top.build": "removed",
-        "top.tests[0].sim": "removed",
+        "top.build": "not-rerun",
+        "top.tests[0].sim": "not-rerun",
         "top.tests[1].sim": "still failing",
-        "top.tests[2].sim": "removed",
+        "top.tests[2].sim": "not-rerun",
         "top.tests[3].sim": "still failing",
         "top.after_tests": "unchanged",
-        "top.cleanup": "removed",
+        "top.cleanup": "not-rerun",
     }
 
 
@@ -228,6 +229,8 @@ def test_cli_rerun_compare_and_report(failed_run: gn.Run, tmp_path: Path) -> Non
     )
     assert "still failing   top.tests[1].sim" not in done.stdout
     assert "still failing  top.tests[1].sim  (failed -> failed)" in done.stdout
+    assert "      4 not-rerun" in done.stdout  # counted, listed only with --all
+    assert "top.build" not in done.stdout and "removed" not in done.stdout
     junit = tmp_path / "r.xml"
     done = subprocess.run(
         [*gator, "report", child, "--junit", str(junit), "--runs-dir", runs],
