@@ -82,7 +82,8 @@ def _facts(row: Row) -> list[str]:
 def _note(row: Row) -> str:
     if not row.note:
         return ""
-    return f' <span class="gator-note" style="color:#c62828">{html.escape(row.note)}</span>'
+    colour = COLOURS[Status.FAILED]
+    return f' <span class="gator-note" style="color:{colour}">{html.escape(row.note)}</span>'
 
 
 def _bar_style(row: Row) -> str:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure
 
+from gator_nb.palette import MUTED, STATUS
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.legend import Legend
@@ -30,17 +32,13 @@ __all__ = [
 
 # Mid grey: about 4.5:1 contrast on white and on black, so axes read in light and dark
 # notebook themes without knowing which one is showing (the figure is transparent).
-FOREGROUND = "#767676"
-# Mid-luminance hues that keep their meaning on both backgrounds.
+FOREGROUND = MUTED
+# Statuses in gator's one palette (plots draw them in this order in legends).
 STATUS_COLOURS = {
-    "passed": "#2da44e",
-    "failed": "#e5534b",
-    "cancelled": "#d4a72c",
-    "skipped": "#8c959f",
-    "running": "#4493f8",
-    "pending": "#a8b1bb",
+    name: STATUS[name]
+    for name in ("passed", "failed", "cancelled", "skipped", "running", "pending")
 }
-REQUEST_COLOUR = "#d4a72c"
+REQUEST_COLOUR = STATUS["cancelled"]
 # tab10 without its grey, which stands for "skipped" and "other".
 PALETTE = [
     f"tab:{name}"
