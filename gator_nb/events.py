@@ -11,6 +11,7 @@ from enum import IntEnum, StrEnum
 __all__ = [
     "Event",
     "JobFinished",
+    "JobMetric",
     "JobOutput",
     "JobSampled",
     "JobStarted",
@@ -20,6 +21,7 @@ __all__ = [
     "RunFinished",
     "Severity",
     "Status",
+    "TestCase",
 ]
 
 
@@ -55,6 +57,9 @@ class Reason(StrEnum):
     WORKER_LOST = "worker-lost"  # its Dask worker died while it ran
     SCHEDULER_LOST = "scheduler-lost"  # the Dask scheduler went away
     DASK_CANCELLED = "dask-cancelled"  # Dask cancelled it
+    TEST_FAILED = "test-failed"  # a test case in its ``results`` failed or errored
+    BAD_RESULTS = "bad-results"  # a ``results`` file is missing or not JUnit XML
+    LIMIT = "limit"  # it logged more messages of a severity than its ``limits`` allow
 
 
 class Severity(IntEnum):
@@ -90,6 +95,7 @@ class LineBlock:
     count: int
     data: bytes
     messages: tuple[Message, ...] = ()
+    metrics: tuple[tuple[str, float], ...] = ()  # (name, value) reported in these lines
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,6 +129,30 @@ class JobSampled:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class JobMetric:
+    """A value a job reported (``GATOR_METRIC name=value`` or a ``metrics`` rule); the last
+    value of a name within a job is its value."""
+
+    job: str
+    time: float
+    name: str
+    value: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestCase:
+    """One test case read from a job's ``results`` (JUnit XML)."""
+
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    suite: str
+    test: str
+    status: str  # passed | failed | error | skipped
+    duration_s: float | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JobFinished:
     job: str
     time: float
@@ -138,6 +168,8 @@ class JobFinished:
     first_error: str = ""
     lines: int = 0
     extra: dict[str, float] = field(default_factory=dict)
+    tests: tuple[TestCase, ...] = ()  # from its ``results`` files, when it declares some
+    criticals: int = 0  # CRITICAL messages (counted in ``errors`` too)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,4 +178,4 @@ class RunFinished:
     status: Status
 
 
-Event = JobStarted | JobOutput | JobSampled | JobFinished | RunFinished
+Event = JobStarted | JobOutput | JobSampled | JobMetric | JobFinished | RunFinished

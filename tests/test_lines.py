@@ -385,10 +385,17 @@ LINES = st.lists(st.lists(st.sampled_from(TOKENS), max_size=8).map(b"".join), ma
 
 
 def reference(lines: list[bytes], default: Severity) -> list[tuple[int, Severity, str]]:
-    """What the block scan must find: every line classified one by one."""
+    """What the block scan must find: every line classified one by one (on a stream whose
+    default is not INFO, an indented line after a message continues it: not counted)."""
     found = []
+    head = -1
     for number, line in enumerate(lines):
         text = display_text(line)
+        indent = len(text) - len(text.lstrip(" \t"))
+        if text.strip(" \t") and default is not INF and 0 <= head < indent:
+            continue
+        if text.strip(" \t"):
+            head = indent
         severity = severity_of(text) or default
         if severity is not INF:
             found.append((number, severity, text))

@@ -34,6 +34,10 @@ class Launch:
     cores: int = 1  # the spec's !Cores
     memory: int | None = None  # the spec's !Memory, bytes
     licenses: tuple[tuple[str, int], ...] = ()  # the spec's !License (name, seats)
+    severity: tuple[tuple[str, str], ...] = ()  # (regex, level): tried before built-ins
+    limits: tuple[tuple[str, int], ...] = ()  # (warning|error|critical, most messages)
+    metrics: tuple[tuple[str, str], ...] = ()  # (name, regex with one capture group)
+    results: tuple[str, ...] = ()  # JUnit XML files (paths or globs from cwd)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,10 +7,10 @@ whose severity is not INFO; on stdout those lines are found by one regex pass pe
 from __future__ import annotations
 
 import re
-from itertools import chain
 from typing import TYPE_CHECKING
 
 from gator_nb.display import ANSI_PATTERN, visible
+from gator_nb.engine.rules import Rules, gator_metrics, number
 from gator_nb.events import LineBlock, Message, Severity
 
 if TYPE_CHECKING:
@@ -62,6 +62,11 @@ _RULES: tuple[tuple[str, Mapping[str, Severity | None]], ...] = (
         r"(?:UVM_)?(?i:<L>s?(?:[ \t]+count)?)[ \t]*[:=][ \t]*\d+[ \t]*$",
         dict.fromkeys(_LOGGING, None),
     ),
+    # Python's chained tracebacks: the line between two tracebacks is not a message.
+    (
+        r"(?:During handling of the above exception|The above exception was the direct cause)",
+        {"": _I},
+    ),
     # Vivado: a "CRITICAL WARNING: [Timing 38-282] ..." is a warning, not a critical failure.
     (r"CRITICAL[ \t]+WARNING\b", {"": _W}),
     # UVM, from any simulator: "UVM_ERROR tb.sv(12) @ 450: uvm_test_top.env [ID] text".
@@ -72,6 +77,12 @@ _RULES: tuple[tuple[str, Mapping[str, Severity | None]], ...] = (
     (r"\*\*[ \t]+<L>\b", {"Note": _I, "Warning": _W, "Error": _E, "Fatal": _C}),
     # VCS: "Error-[SE] Syntax error", "Warning-[TFIPC] Too few instance port connections".
     (r"<L>-\[[A-Za-z0-9_-]+\]", {"Warning": _W, "Error": _E}),
+    # cocotb's verdict on a test: "9.00ns WARNING  cocotb.regression  test_alu.test_sub
+    # failed" is an ERROR whatever level cocotb gave it (WARNING in 2.x, INFO in 1.x).
+    (
+        r"<SIMTIME>[ \t]++[A-Z]++[ \t]++cocotb\.regression[ \t]++[^ \t\n]++[ \t]++failed\b",
+        {"": _E},
+    ),
     # cocotb: "  5000.00ns ERROR    cocotb.regression  test_x failed" ("-.--ns" before the
     # simulator starts, e.g. for "gpi" lines).
     (
@@ -91,6 +102,9 @@ _RULES: tuple[tuple[str, Mapping[str, Severity | None]], ...] = (
     # "E   " lines of a failure's explanation.
     (r"FAILED(?=[ \t:]|$)", {"": _E}),
     (r"E {3}", {"": _E}),
+    # Icarus Verilog: "alu.v:3: syntax error" (no level word), and its last word "I give up.".
+    (r"[^ \t:\n]++:\d++:[ \t]++syntax error", {"": _E}),
+    (r"I give up\.", {"": _E}),
     # make: "make: *** [Makefile:3: all] Error 2", "make[1]: *** [sub] Error 1".
     (r"[gm](?:make|ake|ingw32-make)(?:\[\d+\])?:[ \t]+\*\*\*.*\bError[ \t]+\d+", {"": _E}),
     # A tool or file:line[:col] followed by a level: gcc, clang, iverilog and ld ("t.c:12:5:
@@ -208,55 +222,45 @@ def severity_of(text: str) -> Severity | None:
     return severities[match[level].upper() if level else ""]
 
 
-def _sparse(view: bytes, first_line: int) -> tuple[tuple[Message, ...], int]:
-    """Messages and line count of a block whose default is INFO.
-
-    Only candidate lines are decoded and classified: those the one-pass scan matches.
-    """
-    messages = []
-    index, counted = 0, 0  # index = number of the line starting at view[counted]
-    starts = (match.start() + 1 for match in _CANDIDATE.finditer(view))
-    for start in chain((0,), starts) if _FIRST.match(view) else starts:
-        index += view.count(b"\n", counted, start)
-        counted = start
-        text = view[start : view.index(b"\n", start)].decode("utf-8", "replace")
-        severity = severity_of(text)
-        if severity is not None and severity is not _I:
-            messages.append(Message(line_no=first_line + index, severity=severity, text=text))
-    return tuple(messages), index + view.count(b"\n", counted)
+# A Python traceback printed at the start of a line (an uncaught exception, logging's
+# exception()): its body is indented and it ends at the next unindented line, the exception.
+_TRACEBACK = b"Traceback (most recent call last):"
+_TRACEBACK_HEADS = re.compile(b"^" + re.escape(_TRACEBACK), re.MULTILINE)
+_UNINDENTED = re.compile(rb"^[^ \t\n]", re.MULTILINE)
+_BLANKS = " \t"
 
 
-def _dense(view: bytes, first_line: int, default: Severity) -> tuple[tuple[Message, ...], int]:
-    """Messages and line count of a block whose default is not INFO: every line counts."""
-    # Decoding the block at once gives the same text per line: "\n" never joins an
-    # invalid sequence, so errors="replace" stops at it.
-    lines = view.decode("utf-8", "replace").split("\n")
-    lines.pop()
-    messages = []
-    for index, text in enumerate(lines):
-        severity = severity_of(text) or default
-        if severity is not _I:
-            messages.append(Message(line_no=first_line + index, severity=severity, text=text))
-    return tuple(messages), len(lines)
+def _decode(view: bytes, start: int) -> str:
+    return view[start : view.index(b"\n", start)].decode("utf-8", "replace")
 
 
 class Splitter:
-    """Splits one stream of one job into whole lines as they arrive.
+    """Splits one stream of one job into whole lines as they arrive, and tags them.
 
     Args:
         stream: "stdout" or "stderr"; copied into every block.
         default: severity of a line whose content says nothing (INFO for stdout, WARNING
             for stderr).
+        rules: the job's own severity and metric rules (``rules_for``), or None.
+
+    Severity, in order: the job's ``severity`` rules; on a stream whose default is not INFO,
+    an indented line after a message continues it and is not counted again; the built-in
+    patterns; the default. A Python traceback that starts a line is one ERROR, its last
+    line (the exception), on either stream.
     """
 
-    __slots__ = ("_default", "_partial", "_stream")
+    __slots__ = ("_default", "_head", "_partial", "_rules", "_stream", "_traceback", "unread")
 
-    def __init__(self, stream: str, default: Severity) -> None:
+    def __init__(self, stream: str, default: Severity, rules: Rules | None = None) -> None:
         self._stream = stream
         self._default = default
+        self._rules = rules
         # Pieces of the unfinished line: joined once, when its newline arrives, so that a
         # huge line costs linear time however many chunks it spans.
         self._partial: list[bytes] = []
+        self._traceback = False  # inside a traceback whose exception line has not come
+        self._head = -1  # indent of the message the next indented line continues (-1: none)
+        self.unread: list[str] = []  # metric values that are not numbers, to say so
 
     def feed(self, chunk: bytes, time: float, first_line: int) -> LineBlock | None:
         """Add a chunk; return the lines it completes, numbered from ``first_line``, or None."""
@@ -286,10 +290,10 @@ class Splitter:
 
     def _block(self, data: bytes, time: float, first_line: int) -> LineBlock:
         view = visible(data)
-        if self._default is _I:
-            messages, count = _sparse(view, first_line)
+        if self._default is _I and (self._rules is None or self._rules.any_severity is None):
+            messages, count = self._sparse(view, first_line)
         else:
-            messages, count = _dense(view, first_line, self._default)
+            messages, count = self._dense(view, first_line)
         return LineBlock(
             stream=self._stream,
             time=time,
@@ -297,4 +301,108 @@ class Splitter:
             count=count,
             data=data,
             messages=messages,
+            metrics=self._metrics(view) if self._rules or b"GATOR_METRIC" in view else (),
         )
+
+    def _sparse(self, view: bytes, first_line: int) -> tuple[tuple[Message, ...], int]:
+        """Messages and line count of a block whose default is INFO, without user rules.
+
+        Only candidate lines are decoded and classified: those the one-pass scan matches,
+        and the exception line of a traceback.
+        """
+        starts = [match.start() + 1 for match in _CANDIDATE.finditer(view)]
+        if _FIRST.match(view):
+            starts.insert(0, 0)
+        if self._traceback or _TRACEBACK in view:
+            starts = self._tracebacks(view, starts)
+        messages = []
+        index, counted = 0, 0  # index = number of the line starting at view[counted]
+        for start in starts:
+            severity: Severity | None = _E
+            if start < 0:  # a traceback's exception line (negated offset)
+                start = -start - 1
+                text = _decode(view, start)
+            else:
+                text = _decode(view, start)
+                severity = severity_of(text)
+            index += view.count(b"\n", counted, start)
+            counted = start
+            if severity is not None and severity is not _I:
+                messages.append(Message(line_no=first_line + index, severity=severity, text=text))
+        return tuple(messages), index + view.count(b"\n", counted)
+
+    def _tracebacks(self, view: bytes, starts: list[int]) -> list[int]:
+        """``starts`` without lines inside tracebacks, plus each traceback's exception line
+        (as ``-offset - 1``); keeps an unfinished traceback open for the next block."""
+        out: list[int] = []
+        heads = [m.start() for m in _TRACEBACK_HEADS.finditer(view)]
+        skip_to = 0
+        if self._traceback:
+            heads.insert(0, -1)
+        for head in heads:
+            if head < skip_to:
+                continue
+            out += [s for s in starts if skip_to <= s < max(head, 0)]
+            found = _UNINDENTED.search(
+                view, view.index(b"\n", max(head, 0)) + 1 if head >= 0 else 0
+            )
+            if found is None:
+                self._traceback = True
+                return out
+            self._traceback = view.startswith(_TRACEBACK, found.start())
+            if not self._traceback:
+                out.append(-found.start() - 1)
+            skip_to = found.start() + 1
+        out += [s for s in starts if s >= skip_to]
+        return out
+
+    def _dense(self, view: bytes, first_line: int) -> tuple[tuple[Message, ...], int]:
+        """Messages and line count of a block where every line is looked at."""
+        # Decoding the block at once gives the same text per line: "\n" never joins an
+        # invalid sequence, so errors="replace" stops at it.
+        lines = view.decode("utf-8", "replace").split("\n")
+        lines.pop()
+        messages = []
+        for index, text in enumerate(lines):
+            severity = self._line(text)
+            if severity is not _I:
+                messages.append(Message(line_no=first_line + index, severity=severity, text=text))
+        return tuple(messages), len(lines)
+
+    def _line(self, text: str) -> Severity:
+        """One line's severity, keeping track of tracebacks and continued messages."""
+        stripped = text.lstrip(_BLANKS)
+        indent = len(text) - len(stripped)
+        if self._traceback:
+            if not stripped or indent:
+                return _I  # the traceback's frames and source lines
+            self._traceback = stripped.startswith("Traceback (most recent call last):")
+            self._head = 0
+            return _I if self._traceback else _E  # the exception: the traceback's message
+        if not indent and text.startswith("Traceback (most recent call last):"):
+            self._traceback = True
+            return _I
+        own = self._rules.level(text) if self._rules is not None else None
+        if own is not None:
+            self._head = indent
+            return own
+        if not stripped:
+            return _I
+        if self._default is not _I and 0 <= self._head < indent:
+            return _I  # continues the message above (Verilator's "   12 | ...", notes)
+        self._head = indent
+        return severity_of(text) or self._default
+
+    def _metrics(self, view: bytes) -> tuple[tuple[str, float], ...]:
+        """Metric values these lines report: ``GATOR_METRIC`` pairs and ``metrics`` rules."""
+        found = list(gator_metrics(view))
+        if self._rules is not None and self._rules.metrics:
+            found += self._rules.metric_values(view.decode("utf-8", "replace"))
+        values = []
+        for name, text in found:
+            value = number(text)
+            if value is None:
+                self.unread.append(f"{name}={text}"[:200])
+            else:
+                values.append((name, value))
+        return tuple(values)

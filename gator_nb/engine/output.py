@@ -1,5 +1,6 @@
 """A job's output on its way to the sink: line blocks batched into ``JobOutput`` events
-(at most every 0.1 s, or sooner past 1 MiB) and its lines, warnings and errors counted.
+(at most every 0.1 s, or sooner past 1 MiB), the metrics they report as ``JobMetric``
+events, and its lines, warnings and errors counted.
 """
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from gator_nb.events import JobOutput, LineBlock, Message, Severity
+from gator_nb.events import JobMetric, JobOutput, LineBlock, Message, Severity
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,17 +40,21 @@ class Tally:
     def __init__(self, first_line: int = 0) -> None:
         self.lines = first_line  # one counter over stdout, stderr and gator's notes
         self.warnings = 0
-        self.errors = 0
+        self.errors = 0  # ERROR and CRITICAL
+        self.criticals = 0
         self.first_error = ""
+        self.first_warning = ""
 
     def count(self, block: LineBlock) -> None:
         self.lines = max(self.lines, block.first_line + block.count)
         for message in block.messages:
             if message.severity >= Severity.ERROR:
                 self.errors += 1
+                self.criticals += message.severity >= Severity.CRITICAL
                 self.first_error = self.first_error or message.text
             elif message.severity == Severity.WARNING:
                 self.warnings += 1
+                self.first_warning = self.first_warning or message.text
 
 
 class Output(Tally):
@@ -71,9 +76,17 @@ class Output(Tally):
 
     def feed(self, splitter: Splitter, chunk: bytes) -> None:
         self.add(splitter.feed(chunk, self._clock(), self.lines))
+        self._unread(splitter)
 
     def end(self, splitter: Splitter) -> None:
         self.add(splitter.flush(self._clock(), self.lines))
+        self._unread(splitter)
+
+    def _unread(self, splitter: Splitter) -> None:
+        if splitter.unread:  # said in the log, next to the line: nothing silently lost
+            for pair in splitter.unread:
+                self.note(Severity.WARNING, f"gator: metric {pair}: not a number, not recorded")
+            splitter.unread.clear()
 
     def note(self, severity: Severity, text: str) -> None:
         """Add one of gator's own lines (stream "gator") to the job's log."""
@@ -85,7 +98,12 @@ class Output(Tally):
         self.count(block)
         self._pending.append(block)
         self._pending_bytes += len(block.data)
-        if self._pending_bytes > _BATCH_BYTES:
+        if block.metrics:
+            self.flush()  # the lines go before the values they report
+            latest = dict(block.metrics)  # the last value of a name in the block wins
+            for name, value in latest.items():
+                self._sink(JobMetric(job=self._job, time=block.time, name=name, value=value))
+        elif self._pending_bytes > _BATCH_BYTES:
             self.flush()
         elif self._timer is None:
             loop = asyncio.get_running_loop()

@@ -22,8 +22,11 @@ from gator_nb.engine.lines import Splitter
 from gator_nb.engine.output import Output
 from gator_nb.engine.peak import kernel_peak, lower_own_peak
 from gator_nb.engine.pgroup import running_members, wait_gone
+from gator_nb.engine.results import ResultsProblem, read_results
+from gator_nb.engine.rules import rules_for
 from gator_nb.engine.spawn import launch_problem, spawn
-from gator_nb.events import JobFinished, JobStarted, Reason, Severity, Status
+from gator_nb.engine.verdict import Counts, judge
+from gator_nb.events import JobFinished, JobStarted, Severity, TestCase
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -62,6 +65,7 @@ async def run_job(
     try:
         job.started(proc)
         await job.supervise()
+        await job.read_results()
     except asyncio.CancelledError:
         cancelled = True
         raise
@@ -111,6 +115,9 @@ class _Job:
         self._timed_out = False
         self._stopped = False  # _stop ran: cleanup must not start another
         self._launch_error = False
+        self._rules = rules_for(launch.severity, launch.metrics)
+        self._tests: tuple[TestCase, ...] = ()
+        self._bad_results = ""  # why the declared results could not be read
         self.tainted = 0  # a kernel peak up to this much may be the engine's, not the job's
 
     # -- start -------------------------------------------------------------
@@ -128,7 +135,7 @@ class _Job:
             ("stdout", proc.stdout, Severity.INFO),
             ("stderr", proc.stderr, Severity.WARNING),
         ):
-            reader = _Reader(file, Splitter(stream, default))
+            reader = _Reader(file, Splitter(stream, default, self._rules))
             os.set_blocking(file.fileno(), False)
             self._loop.add_reader(file.fileno(), self._on_readable, reader)
             self._readers.append(reader)
@@ -204,6 +211,24 @@ class _Job:
         self._exited.set_result(None)
 
     # -- supervise and stop ------------------------------------------------
+
+    async def read_results(self) -> None:
+        """Read the job's ``results`` files once it has ended (off the loop: file I/O)."""
+        if not self._launch.results:
+            return
+        try:
+            self._tests = await asyncio.to_thread(
+                read_results, self._launch.results, self._launch.cwd
+            )
+        except ResultsProblem as exc:
+            self._bad_results = f"gator: {exc}"
+            self._out.note(Severity.ERROR, self._bad_results)
+            return
+        failed = sum(t.status in ("failed", "error") for t in self._tests)
+        self._out.note(
+            Severity.INFO,
+            f"gator: results: {len(self._tests)} tests, {failed} failed or errored",
+        )
 
     async def supervise(self) -> None:
         """Wait for the job to exit (or time out), then for its output to end."""
@@ -329,40 +354,39 @@ class _Job:
         if self._watchdog is not None and self._pid:
             self._watchdog.remove(self._pid)  # cleanup has stopped the whole group
         self._out.flush()
-        status, reason = self._outcome(cancelled=cancelled)
-        code, ru, stats = self._code, self._rusage, self._stats
+        out, code, ru, stats = self._out, self._code, self._rusage, self._stats
+        verdict = judge(
+            exit_code=code,
+            counts=Counts(
+                warnings=out.warnings,
+                errors=out.errors,
+                criticals=out.criticals,
+                first_error=out.first_error,
+                first_warning=out.first_warning,
+            ),
+            cancelled=cancelled,
+            launch_error=self._launch_error,
+            timed_out=self._timed_out,
+            tests=self._tests,
+            bad_results=self._bad_results,
+            limits=dict(self._launch.limits),
+        )
         finished = JobFinished(
             job=self._launch.job,
             time=self._clock(),
-            status=status,
+            status=verdict.status,
             exit_code=code if code is not None and code >= 0 else None,
             signal=-code if code is not None and code < 0 else None,
             timed_out=self._timed_out,
-            reason=reason,
+            reason=verdict.reason,
             cpu_s=ru.ru_utime + ru.ru_stime if ru else 0.0,
             peak_rss=max(kernel_peak(ru, self.tainted), stats.peak_rss if stats else 0),
-            warnings=self._out.warnings,
-            errors=self._out.errors,
-            first_error=self._out.first_error,
-            lines=self._out.lines,
+            warnings=out.warnings,
+            errors=out.errors,
+            criticals=out.criticals,
+            first_error=verdict.first_error,
+            lines=out.lines,
+            tests=self._tests,
         )
         self._sink(finished)
         return finished
-
-    def _outcome(self, *, cancelled: bool) -> tuple[Status, Reason]:
-        code = self._code
-        if cancelled:
-            return Status.CANCELLED, Reason.CANCELLED
-        if self._launch_error:
-            return Status.FAILED, Reason.LAUNCH
-        if self._timed_out:
-            return Status.FAILED, Reason.TIMEOUT
-        if code is None:
-            return Status.FAILED, Reason.LOST  # reaped elsewhere: the exit status is unknown
-        if code < 0:
-            return Status.FAILED, Reason.SIGNAL
-        if code > 0:
-            return Status.FAILED, Reason.EXIT_CODE
-        if self._out.errors:
-            return Status.FAILED, Reason.ERROR_IN_LOG
-        return Status.PASSED, Reason.NONE

@@ -260,6 +260,10 @@ class _Dispatch:
                 cores=job.cores,
                 memory=job.memory,
                 licenses=job.licenses,
+                severity=job.severity,
+                limits=job.limits,
+                metrics=job.metrics,
+                results=job.results,
             )
             job_dir = job.env.get("GATOR_JOB_DIR")
             if job_dir and attempt == 1:

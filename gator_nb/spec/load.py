@@ -21,6 +21,7 @@ from gator_nb.spec.depends import Resolver
 from gator_nb.spec.model import Array, Dependency, Group, Job, Location, Node, Spec
 from gator_nb.spec.nodes import STD, construct, describe, number, suggest
 from gator_nb.spec.resources import MEMORY_UNITS, RESOURCE_TAGS, parse_resources
+from gator_nb.spec.rules import parse_limits, parse_metrics, parse_results, parse_severity
 
 __all__ = ["ID_PATTERN", "MEMORY_UNITS", "load_spec", "suggest"]
 
@@ -37,9 +38,12 @@ _COMMON_KEYS = (
     "on_done",
     "timeout",
     "retries",
+    "severity",
+    "limits",
+    "metrics",
 )
 _KEYS = {
-    "!Job": (*_COMMON_KEYS, "command", "args"),
+    "!Job": (*_COMMON_KEYS, "command", "args", "results"),
     "!JobGroup": (*_COMMON_KEYS, "jobs"),
     "!JobArray": (*_COMMON_KEYS, "jobs", "repeats"),
 }
@@ -207,6 +211,16 @@ class _Checker:
             common["timeout"] = self.timeout(fields["timeout"][1], f"{path}.timeout")
         if "retries" in fields:
             common["retries"] = self.repeats(fields["retries"][1], f"{path}.retries")
+        if "severity" in fields:
+            common["severity"] = parse_severity(
+                fields["severity"][1], f"{path}.severity", self.problem, self.at
+            )
+        if "limits" in fields:
+            common["limits"] = parse_limits(fields["limits"][1], f"{path}.limits", self.problem)
+        if "metrics" in fields:
+            common["metrics"] = parse_metrics(
+                fields["metrics"][1], f"{path}.metrics", self.problem, self.at
+            )
         return common
 
     def ident(
@@ -247,8 +261,11 @@ class _Checker:
         args: tuple[str, ...] = ()
         if "args" in fields:
             args = self.string_list(fields["args"][1], f"{path}.args", "strings or numbers")
+        results: tuple[str, ...] = ()
+        if "results" in fields:
+            results = parse_results(fields["results"][1], f"{path}.results", self.problem)
         # A broken job stays in the tree so that dependencies on it still resolve.
-        return Job(command=command or "", args=args, **common)
+        return Job(command=command or "", args=args, results=results, **common)
 
     def group(
         self,

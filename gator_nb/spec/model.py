@@ -17,8 +17,10 @@ __all__ = [
     "License",
     "Location",
     "Memory",
+    "MetricRule",
     "Node",
     "Resource",
+    "SeverityRule",
     "Spec",
 ]
 
@@ -68,6 +70,24 @@ class Dependency:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SeverityRule:
+    """One entry of ``severity:``: lines where ``match`` (a regex) is found get ``level``."""
+
+    match: str
+    level: str  # DEBUG | INFO | WARNING | ERROR | CRITICAL
+    at: Location
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricRule:
+    """One entry of ``metrics:``: ``match``'s one capture group is the value of ``name``."""
+
+    name: str
+    match: str
+    at: Location
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Node:
     """Fields every node of the tree has."""
 
@@ -79,6 +99,9 @@ class Node:
     depends: tuple[Dependency, ...] = ()
     timeout: float | None = None
     retries: int | None = None  # extra attempts for a job that fails; inherited
+    severity: tuple[SeverityRule, ...] = ()  # tried before the built-in patterns
+    limits: Mapping[str, int] = field(default_factory=dict)  # severity -> most messages
+    metrics: tuple[MetricRule, ...] = ()
 
     def _names(self, kind: str) -> tuple[str, ...]:
         return tuple(d.name for d in self.depends if d.kind == kind)
@@ -102,6 +125,7 @@ class Job(Node):
 
     command: str
     args: tuple[str, ...] = ()
+    results: tuple[str, ...] = ()  # JUnit XML files (paths or globs from the job's cwd)
 
     @property
     def argv(self) -> tuple[str, ...]:

@@ -86,6 +86,9 @@ class _Scope:
     licenses: dict[str, int] = field(default_factory=dict)
     timeout: float | None = None
     retries: int = 0
+    severity: tuple[tuple[str, str], ...] = ()  # nearest node's rules first
+    limits: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, str] = field(default_factory=dict)  # name -> regex, nearest wins
     indices: tuple[tuple[int, int], ...] = ()  # (id(array node), copy index), outermost first
     depends: tuple[tuple[Dependency, Node], ...] = ()  # with the node that declared it
 
@@ -172,6 +175,9 @@ class _Planner:
             licenses=dict(outer.licenses),
             timeout=node.timeout or outer.timeout,
             retries=outer.retries if node.retries is None else node.retries,
+            severity=tuple((r.match, r.level) for r in node.severity) + outer.severity,
+            limits={**outer.limits, **node.limits},
+            metrics={**outer.metrics, **{r.name: r.match for r in node.metrics}},
             indices=outer.indices,
             depends=outer.depends + tuple((d, node) for d in node.depends),
         )
@@ -270,6 +276,9 @@ class _Planner:
         unset = set()
         args = tuple(expand_vars(arg, env, unset) for arg in job.args)
         self.warn_unset(job, "args", unset)
+        unset = set()
+        results = tuple(expand_vars(path, env, unset) for path in job.results)
+        self.warn_unset(job, "results", unset)
         self.jobs.append(
             PlannedJob(
                 path=path,
@@ -287,6 +296,10 @@ class _Planner:
                 licenses=tuple(sorted(scope.licenses.items())),
                 conditions=(),  # known once every dependency is resolved: finish_jobs
                 at=job.at,
+                severity=scope.severity,
+                limits=tuple(sorted(scope.limits.items())),
+                metrics=tuple(scope.metrics.items()),
+                results=results,
             )
         )
         self.scopes.append(scope)

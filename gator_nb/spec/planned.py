@@ -46,6 +46,10 @@ class PlannedJob:
     licenses: tuple[tuple[str, int], ...]
     conditions: tuple[Condition, ...]
     at: Location
+    severity: tuple[tuple[str, str], ...] = ()  # (regex, level), the nearest node's first
+    limits: tuple[tuple[str, int], ...] = ()  # (warning|error|critical, most messages)
+    metrics: tuple[tuple[str, str], ...] = ()  # (name, regex), one rule per name
+    results: tuple[str, ...] = ()  # JUnit XML paths or globs, variables expanded
 
     @property
     def argv(self) -> tuple[str, ...]:
