@@ -326,7 +326,8 @@ def _show(name: str, job: str | None, runs_dir: str | None, *, everything: bool 
 
     found = gn.load(name, runs_dir)
     if job is not None:
-        return _show_job(found.job(job))
+        facts = found.job(job)
+        return _show_job(facts, found.tests_of(job) if facts["tests"] else None)
     info, state = found.info(), found.state
     note = "  (its engine stopped without finishing it)" if info["interrupted"] else ""
     print(f"run {found.id}: {state.status.value}{note}  ({found.path})")
@@ -341,7 +342,7 @@ def _show(name: str, job: str | None, runs_dir: str | None, *, everything: bool 
     return 0
 
 
-def _show_job(row: dict[str, Any]) -> int:
+def _show_job(row: dict[str, Any], tests: Any = None) -> int:
     from gator_nb.state import format_bytes, format_duration
 
     duration = format_duration(row["duration_s"]) if row.get("duration_s") is not None else "-"
@@ -356,11 +357,22 @@ def _show_job(row: dict[str, Any]) -> int:
         ("warnings", row.get("warnings")),
         ("errors", row.get("errors")),
         ("first error", row.get("first_error")),
+        (
+            "tests",
+            f"{row['tests']} ({row['tests_failed'] or 0} failed)" if row.get("tests") else None,
+        ),
         ("command", row.get("command")),
         ("cwd", row.get("cwd")),
     ):
         if value not in (None, ""):
             print(f"  {label:<12} {value}")
+    for name, value in sorted((row.get("metrics") or {}).items()):
+        print(f"  {'metric':<12} {name} = {value:.6g}")
+    if tests is not None:
+        for case in tests.itertuples(index=False):
+            if case.status in ("failed", "error"):
+                message = str(case.message).strip().split("\n", 1)[0] if case.message else ""
+                print(f"  {case.status:<12} {case.test}  {message}"[:300])
     return 0
 
 

@@ -13,14 +13,20 @@ import pandas as pd
 from gator_nb.events import Severity, Status
 
 __all__ = [
+    "GROUP_METRIC_COLUMNS",
     "JOB_COLUMNS",
     "MESSAGE_COLUMNS",
+    "METRIC_COLUMNS",
     "RESOURCE_COLUMNS",
     "RUN_COLUMNS",
+    "TEST_COLUMNS",
+    "group_metrics",
     "jobs",
     "messages",
+    "metrics",
     "resources",
     "runs",
+    "tests",
 ]
 
 JOB_COLUMNS = {
@@ -43,6 +49,8 @@ JOB_COLUMNS = {
     "signal": "Int64",
     "timed_out": "boolean",
     "reason": "string",
+    "tests": "Int64",
+    "tests_failed": "Int64",
     "lines": "Int64",
     "hostname": "string",
     "queued_s": "float64",
@@ -121,11 +129,44 @@ def resources(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return _frame(rows, RESOURCE_COLUMNS)
 
 
+def tests(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per test case read from the jobs' results files."""
+    return _frame(rows, TEST_COLUMNS)
+
+
+def metrics(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per job per metric it reported (its last value)."""
+    return _frame(rows, METRIC_COLUMNS)
+
+
+def group_metrics(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per group per metric: count, sum, min, max, mean over the jobs under it."""
+    return _frame(rows, GROUP_METRIC_COLUMNS)
+
+
 def runs(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per run, oldest first."""
     return _frame(rows, RUN_COLUMNS)
 
 
+TEST_COLUMNS = {
+    "job": "string",
+    "suite": "string",
+    "test": "string",
+    "status": pd.CategoricalDtype(["passed", "failed", "error", "skipped"]),
+    "duration_s": "float64",
+    "message": "string",
+}
+METRIC_COLUMNS = {"job": "string", "name": "string", "value": "float64"}
+GROUP_METRIC_COLUMNS = {
+    "group": "string",
+    "name": "string",
+    "count": "int64",
+    "sum": "float64",
+    "min": "float64",
+    "max": "float64",
+    "mean": "float64",
+}
 GROUP_COLUMNS = {
     "group": "string",
     "kind": "string",
@@ -211,8 +252,15 @@ def buckets(failed: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def compare(before: pd.DataFrame, after: pd.DataFrame, *, rerun: bool = False) -> pd.DataFrame:
-    """Per job across two runs: status in each, ``change``, duration and peak-memory ratios.
+def compare(
+    before: pd.DataFrame,
+    after: pd.DataFrame,
+    *,
+    rerun: bool = False,
+    metrics: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """Per job across two runs: status in each, ``change``, duration and peak-memory ratios,
+    and for each metric NAME either run reported, ``NAME_a``, ``NAME_b`` and ``NAME_delta``.
 
     ``rerun``: ``after`` reran some of ``before``'s jobs, so the others are ``not-rerun``.
     """
@@ -247,4 +295,17 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, *, rerun: bool = False) -
             "duration_s_b": merged["duration_s_b"],
         }
     )
+    if metrics is not None:
+        out = _metric_deltas(out, *metrics)
     return out.reset_index(drop=True)
+
+
+def _metric_deltas(out: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    columns = {}
+    for name in sorted(set(before["name"].dropna()) | set(after["name"].dropna())):
+        a = before[before["name"] == name].set_index("job")["value"]
+        b = after[after["name"] == name].set_index("job")["value"]
+        columns[f"{name}_a"] = out["job"].map(a).astype("float64")
+        columns[f"{name}_b"] = out["job"].map(b).astype("float64")
+        columns[f"{name}_delta"] = columns[f"{name}_b"] - columns[f"{name}_a"]
+    return pd.concat([out, pd.DataFrame(columns, index=out.index)], axis=1) if columns else out

@@ -89,11 +89,14 @@ def html_report(
     buckets: pd.DataFrame,
     rows: list[Row],
     plots: dict[str, bytes],
+    tests: pd.DataFrame | None = None,
+    metrics: pd.DataFrame | None = None,
 ) -> Path:
     """Write a run as one self-contained HTML page at ``path``; returns the path.
 
     ``jobs``, ``failures`` (with a ``command`` column) and ``buckets`` are the run's
-    frames, ``rows`` its tree (groups), ``plots`` PNG figures by title.
+    frames, ``rows`` its tree (groups), ``plots`` PNG figures by title, ``tests`` its test
+    cases and ``metrics`` its group metrics.
     """
     counts = jobs["status"].value_counts()
     summary = ", ".join(f"{int(n)} {s}" for s, n in counts.items() if n)
@@ -119,6 +122,19 @@ def html_report(
                 ["job", "reason", "first_error", "command"],
                 code=("first_error", "command"),
             ),
+        ]
+    if tests is not None and len(tests):
+        broken = tests[tests["status"].isin(["failed", "error"])]
+        parts += [
+            f"<h2>Test cases</h2><p>{len(tests)} test cases, {len(broken)} failed or errored.</p>",
+            _table(broken, ["job", "test", "status", "message"], code=("message",))
+            if len(broken)
+            else "",
+        ]
+    if metrics is not None and len(metrics):
+        parts += [
+            "<h2>Metrics</h2>",
+            _table(metrics, ["group", "name", "count", "mean", "min", "max", "sum"]),
         ]
     for title, data in plots.items():
         parts += [f"<h2>{html.escape(title)}</h2>", _picture(data, title)]
@@ -151,48 +167,87 @@ def html_report(
     return path
 
 
-def junit_report(path: Path, *, run_id: str, jobs: pd.DataFrame, warnings: pd.DataFrame) -> Path:
-    """Write a run as JUnit XML: a testsuite per group, a testcase per job.
+def junit_report(
+    path: Path,
+    *,
+    run_id: str,
+    jobs: pd.DataFrame,
+    warnings: pd.DataFrame,
+    tests: pd.DataFrame | None = None,
+) -> Path:
+    """Write a run as JUnit XML: a testsuite per group with a testcase per job, and for a job
+    with ``results`` a testsuite of its own test cases (its name: the job's path).
 
-    ``warnings`` (the run's WARNING-and-worse messages) gives each failure its text.
+    ``warnings`` (the run's WARNING-and-worse messages) gives each job failure its text.
     """
     lines = {
         str(job): list(group["message"][:_FAILURE_LINES])
         for job, group in warnings.groupby("job", observed=True, sort=False)
     }
+    cases: dict[str, list[Any]] = {}
+    if tests is not None:
+        for case in tests.itertuples(index=False):
+            cases.setdefault(str(case.job), []).append(case)
     root = ET.Element("testsuites", name=f"gator run {run_id}")
     suites: dict[str, ET.Element] = {}
-    totals = {"tests": 0, "failures": 0, "skipped": 0}
+
+    def suite_of(name: str) -> ET.Element:
+        if name not in suites:
+            suites[name] = ET.SubElement(root, "testsuite", name=name)
+            suites[name].attrib.update(tests="0", failures="0", errors="0", skipped="0")
+        return suites[name]
+
     for row in jobs.itertuples(index=False):
+        job = str(row.job)
+        for case in cases.get(job, ()):
+            kind = {"failed": "failure", "error": "error", "skipped": "skipped"}.get(case.status)
+            message = case.message if isinstance(case.message, str) else ""
+            seconds = case.duration_s if case.duration_s == case.duration_s else 0.0
+            _case(suite_of(job), job, str(case.test), seconds, kind, message, "test", message)
+        if job in cases and row.reason in ("", "test-failed") and row.status != "cancelled":
+            continue  # its test cases say all there is
         group = str(row.group) if isinstance(row.group, str) else ""
-        suite = suites.get(group)
-        if suite is None:
-            suite = suites[group] = ET.SubElement(root, "testsuite", name=group or run_id)
-            suite.attrib.update(tests="0", failures="0", errors="0", skipped="0")
-        name = str(row.job)[len(group) + 1 :] if group else str(row.job)
-        duration = float(row.duration_s) if row.duration_s == row.duration_s else 0.0
-        case = ET.SubElement(
-            suite, "testcase", classname=group or run_id, name=name, time=f"{duration:.3f}"
+        name = job[len(group) + 1 :] if group else job
+        seconds = float(row.duration_s) if row.duration_s == row.duration_s else 0.0
+        first = str(row.first_error) if isinstance(row.first_error, str) else ""
+        kind = {"failed": "failure", "cancelled": "failure", "skipped": "skipped"}.get(
+            str(row.status)
         )
-        _count(suite, "tests")
-        totals["tests"] += 1
-        if row.status in ("failed", "cancelled"):
-            message = str(row.first_error) if isinstance(row.first_error, str) else ""
-            failure = ET.SubElement(
-                case, "failure", message=message or str(row.reason), type=str(row.reason)
-            )
-            failure.text = "\n".join(lines.get(str(row.job), ()))
-            _count(suite, "failures")
-            totals["failures"] += 1
-        elif row.status == "skipped":
-            reason = str(row.first_error) if isinstance(row.first_error, str) else ""
-            ET.SubElement(case, "skipped", message=reason)
-            _count(suite, "skipped")
-            totals["skipped"] += 1
+        text = "\n".join(lines.get(job, ())) if kind == "failure" else ""
+        reason = str(row.reason) if isinstance(row.reason, str) else ""
+        suite = suite_of(group or run_id)
+        _case(suite, group or run_id, name, seconds, kind, first or reason, reason, text)
+    totals = {k: sum(int(s.get(k, "0")) for s in suites.values()) for k in _TOTALS}
     root.attrib.update({k: str(v) for k, v in totals.items()})
     ET.indent(root)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
     return path
+
+
+_TOTALS = ("tests", "failures", "errors", "skipped")
+
+
+def _case(
+    suite: ET.Element,
+    classname: str,
+    name: str,
+    seconds: float,
+    kind: str | None,
+    message: str,
+    type_: str,
+    text: str,
+) -> None:
+    """One testcase; ``kind`` is failure, error, skipped or None (passed)."""
+    case = ET.SubElement(suite, "testcase", classname=classname, name=name)
+    case.set("time", f"{seconds:.3f}")
+    _count(suite, "tests")
+    if kind is None:
+        return
+    outcome = ET.SubElement(case, kind, message=message)
+    if kind != "skipped":
+        outcome.set("type", type_)
+        outcome.text = text
+    _count(suite, {"failure": "failures", "error": "errors"}.get(kind, "skipped"))
 
 
 def _count(suite: ET.Element, key: str) -> None:

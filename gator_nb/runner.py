@@ -27,7 +27,7 @@ from gator_nb.events import Event, Severity, Status
 from gator_nb.execution import Execution, runs_dir_of
 from gator_nb.spec import Spec
 from gator_nb.spec.nodes import suggest
-from gator_nb.state import RunState, group_rows
+from gator_nb.state import RunState, group_metric_rows, group_rows
 from gator_nb.store import StoreReader, list_runs
 from gator_nb.triage import reproduce
 from gator_nb.views import render, row_text
@@ -159,7 +159,8 @@ class Run:
             return self._execution.state
         with self._reader() as reader:
             jobs, groups, info = reader.jobs(), reader.groups(), reader.run_info()
-        return RunState.from_rows(jobs, groups, Status(info["status"]))
+            metrics = reader.metrics()
+        return RunState.from_rows(jobs, groups, Status(info["status"]), metrics)
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the run ends (or ``timeout`` seconds pass); returns the status."""
@@ -240,6 +241,40 @@ class Run:
             return frames.resources(reader.samples())
 
     @property
+    def tests(self) -> pd.DataFrame:
+        """One row per test case read from the jobs' ``results`` files."""
+        from gator_nb import frames
+
+        with self._reader() as reader:
+            return frames.tests(reader.tests())
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        """One row per job per metric it reported: its last value."""
+        from gator_nb import frames
+
+        with self._reader() as reader:
+            return frames.metrics(reader.metrics())
+
+    @property
+    def group_metrics(self) -> pd.DataFrame:
+        """Per group (the root included) per metric: count, sum, min, max, mean over its jobs.
+
+        User metrics, and every finished job's ``duration_s``, ``cpu_s`` and ``peak_rss``.
+        """
+        from gator_nb import frames
+
+        return frames.group_metrics(group_metric_rows(self.state))
+
+    def tests_of(self, job: str) -> pd.DataFrame:
+        """The test cases of one job (``tests``' columns)."""
+        from gator_nb import frames
+
+        with self._reader() as reader:
+            self._job_row(reader, job)
+            return frames.tests(reader.tests(job))
+
+    @property
     def plot(self) -> RunPlots:
         """Figures of this run: ``run.plot.resources()``, ``.timeline()``, ``.summary()``..."""
         from gator_nb.plots import RunPlots
@@ -304,13 +339,16 @@ class Run:
         return frames.buckets(self.failures())
 
     def job(self, job: str) -> dict[str, Any]:
-        """One job's row: ``jobs``' columns plus ``argv`` and ``env`` (the spec's overlay).
+        """One job's row: ``jobs``' columns plus ``argv``, ``env`` (the spec's overlay) and
+        ``metrics`` (name -> last value).
 
         Raises:
             NoSuchJob: ``job`` is not a job of this run (the message suggests one).
         """
         with self._reader() as reader:
-            return self._job_row(reader, job)
+            row = self._job_row(reader, job)
+            row["metrics"] = {m["name"]: m["value"] for m in reader.metrics(job)}
+        return row
 
     def command(self, job: str) -> str:
         """A shell line that reproduces ``job`` by hand: cd, its environment, its command."""
@@ -338,7 +376,18 @@ class Run:
             buckets=self.buckets(),
             rows=render(self.state, time.time(), jobs=False),
             plots=self._pictures(),
+            tests=self.tests,
+            metrics=self._report_metrics(),
         )
+
+    def _report_metrics(self) -> pd.DataFrame:
+        """Group metrics for the report: user metrics of groups and arrays, not copies."""
+        table = self.group_metrics
+        kinds = dict(zip(self.groups["group"], self.groups["kind"], strict=True))
+        keep = table["group"].map(lambda g: kinds.get(g) != "copy") & ~table["name"].isin(
+            ["duration_s", "cpu_s", "peak_rss"]
+        )
+        return table[keep.astype(bool)]
 
     def _pictures(self) -> dict[str, bytes]:
         """The report's figures as PNG, by title."""
@@ -352,10 +401,17 @@ class Run:
         return pictures
 
     def to_junit(self, path: str | os.PathLike[str]) -> Path:
-        """Write the run as JUnit XML for CI systems; one testcase per job."""
+        """Write the run as JUnit XML for CI systems: a testcase per job, and each job's own
+        test cases (from its ``results``) under it."""
         from gator_nb.report import junit_report
 
-        return junit_report(Path(path), run_id=self.id, jobs=self.jobs, warnings=self.messages_of())
+        return junit_report(
+            Path(path),
+            run_id=self.id,
+            jobs=self.jobs,
+            warnings=self.messages_of(),
+            tests=self.tests,
+        )
 
     def _job_row(self, reader: StoreReader, job: str) -> dict[str, Any]:
         row = reader.job(job)
@@ -470,9 +526,10 @@ def compare(before: Run | str, after: Run | str, runs_dir: str | None = None) ->
     """Per job of two runs: both statuses, ``change`` and duration / peak-memory ratios.
 
     When ``after`` is a rerun of ``before``, the jobs it did not run are ``not-rerun``.
+    Each metric either run reported adds ``NAME_a``, ``NAME_b`` and ``NAME_delta``.
     """
     from gator_nb import frames
 
     a = before if isinstance(before, Run) else load(before, runs_dir)
     b = after if isinstance(after, Run) else load(after, runs_dir)
-    return frames.compare(a.jobs, b.jobs, rerun=b.parent == a.id)
+    return frames.compare(a.jobs, b.jobs, rerun=b.parent == a.id, metrics=(a.metrics, b.metrics))

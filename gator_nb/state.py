@@ -11,13 +11,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gator_nb.events import Event, JobFinished, JobOutput, JobStarted, RunFinished, Status
+from gator_nb.aggregate import Aggregate
+from gator_nb.events import (
+    Event,
+    JobFinished,
+    JobMetric,
+    JobOutput,
+    JobStarted,
+    RunFinished,
+    Status,
+)
 
 __all__ = [
     "NodeState",
     "RunState",
     "format_bytes",
     "format_duration",
+    "group_metric_rows",
     "group_rows",
     "why_failed",
 ]
@@ -41,6 +51,10 @@ class NodeState:
     end: float | None = None
     first_failure: tuple[str, str] | None = None  # (job path, first error or reason)
     status: Status = Status.PENDING  # jobs: their own; groups: derived by `outcome`
+    tests: int = 0  # test cases from results files, under this node
+    tests_failed: int = 0  # of which failed or errored
+    values: dict[str, float] = field(default_factory=dict)  # jobs: each metric's last value
+    metrics: dict[str, Aggregate] = field(default_factory=dict)  # groups: over their jobs
 
     @property
     def done(self) -> int:
@@ -112,6 +126,8 @@ class RunState:
             self.start = event.time if self.start is None else min(self.start, event.time)
         elif isinstance(event, JobFinished):
             self._finish(event)
+        elif isinstance(event, JobMetric):
+            self.record(event.job, event.name, event.value)
         elif isinstance(event, JobOutput):
             return  # counted from JobFinished; lines are the store's business
         elif isinstance(event, RunFinished):
@@ -127,8 +143,49 @@ class RunState:
             node.counts[old] -= 1
             node.counts[status] = node.counts.get(status, 0) + 1
 
+    def record(self, job: str, name: str, value: float) -> None:
+        """Job ``job`` reported ``value`` for metric ``name`` (replacing an earlier one)."""
+        node = self.nodes[job]
+        old = node.values.get(name)
+        node.values[name] = value
+        for group in self.chain(node.parent):
+            aggregate = group.metrics.setdefault(name, Aggregate())
+            if old is None:
+                aggregate.add(value)
+            else:
+                aggregate.replace(old, value)
+
+    def metric(self, path: str, name: str) -> Aggregate | None:
+        """The aggregate of ``name`` over the jobs under group ``path``, up to date."""
+        aggregate = self.nodes[path].metrics.get(name)
+        if aggregate is None:
+            return None
+        return aggregate.fresh(
+            lambda: (j.values[name] for j in self.leaves(path) if name in j.values)
+        )
+
+    def leaves(self, path: str) -> Iterable[NodeState]:
+        """The jobs under the node at ``path`` (itself if it is a job)."""
+        stack = [self.nodes[path]]
+        while stack:
+            node = stack.pop()
+            if node.kind == "job":
+                yield node
+            stack.extend(self.nodes[child] for child in node.children)
+
+    def _figures(self, job: str, start: float | None, end: float, cpu_s: float, peak: int) -> None:
+        if start is not None:
+            self.record(job, "duration_s", max(end - start, 0.0))
+        self.record(job, "cpu_s", cpu_s)
+        if peak:
+            self.record(job, "peak_rss", float(peak))
+
     def _finish(self, event: JobFinished) -> None:
         self._move(event.job, event.status)
+        failed_tests = sum(t.status in ("failed", "error") for t in event.tests)
+        start = self.nodes[event.job].start
+        if event.status.done and event.status != Status.SKIPPED and start is not None:
+            self._figures(event.job, start, event.time, event.cpu_s, event.peak_rss)
         failure = None
         if event.status == Status.FAILED:
             failure = (event.job, why_failed(event.first_error, event.reason))
@@ -137,6 +194,8 @@ class RunState:
             node.errors += event.errors
             node.cpu_s += event.cpu_s
             node.peak_rss = max(node.peak_rss, event.peak_rss)
+            node.tests += len(event.tests)
+            node.tests_failed += failed_tests
             node.end = event.time if node.end is None else max(node.end, event.time)
             if failure and node.first_failure is None:
                 node.first_failure = failure
@@ -147,10 +206,12 @@ class RunState:
         jobs: Iterable[Mapping[str, Any]],
         groups: Iterable[Mapping[str, Any]],
         status: Status,
+        metrics: Iterable[Mapping[str, Any]] = (),
     ) -> RunState:
         """The tree of a run read back from its store (``gator show``, a loaded ``Run``).
 
-        Each job row's figures are added up its chain once, as the live fold does.
+        Each job row's figures are added up its chain once, as the live fold does;
+        ``metrics`` are ``(job, name, value)`` rows.
         """
         rows = list(jobs)
         state = cls(
@@ -159,6 +220,8 @@ class RunState:
         )
         for row in rows:
             state._settle(row)
+        for metric in metrics:
+            state.record(str(metric["job"]), str(metric["name"]), float(metric["value"]))
         state.status = status
         return state
 
@@ -171,11 +234,17 @@ class RunState:
         failure = None
         if status == Status.FAILED:
             failure = (job, why_failed(row.get("first_error"), row.get("reason")))
+        if status.done and status != Status.SKIPPED and isinstance(start, float):
+            end_s = end if isinstance(end, float) else start
+            cpu_s, peak = float(row.get("cpu_s") or 0.0), int(row.get("peak_rss") or 0)
+            self._figures(job, start, end_s, cpu_s, peak)
         for node in self.chain(job):
             if isinstance(start, float):
                 node.start = start if node.start is None else min(node.start, start)
             if not status.done:
                 continue
+            node.tests += int(row.get("tests") or 0)
+            node.tests_failed += int(row.get("tests_failed") or 0)
             node.warnings += int(row.get("warnings") or 0)
             node.errors += int(row.get("errors") or 0)
             node.cpu_s += float(row.get("cpu_s") or 0.0)
@@ -232,4 +301,20 @@ def group_rows(state: RunState) -> list[dict[str, Any]]:
             "first_failure": node.first_failure[0] if node.first_failure else None,
             "first_error": node.first_failure[1] if node.first_failure else None,
         })  # fmt: skip
+    return rows
+
+
+def group_metric_rows(state: RunState) -> list[dict[str, Any]]:
+    """One row per group (array copies and the root included) per metric reported under it:
+    ``count``, ``sum``, ``min``, ``max``, ``mean`` (for ``run.group_metrics``)."""
+    rows = []
+    for node in state.nodes.values():
+        for name in sorted(node.metrics):
+            aggregate = state.metric(node.path, name)
+            assert aggregate is not None
+            rows.append({
+                "group": node.path, "name": name, "count": aggregate.count,
+                "sum": aggregate.sum, "min": aggregate.min, "max": aggregate.max,
+                "mean": aggregate.mean,
+            })  # fmt: skip
     return rows

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
+from gator_nb.aggregate import BUILT_IN
 from gator_nb.events import Status
 from gator_nb.state import NodeState, RunState, format_bytes, format_duration
 
@@ -24,10 +25,12 @@ __all__ = [
     "render",
     "row_text",
     "summary_text",
+    "tests_text",
 ]
 
 MAX_ROWS = 50  # rows per expanded node before "… N more" (notebook default)
 NOTE_CHARS = 160
+SHOWN_METRICS = 3  # user metrics on a row, by name; the panel and frames have them all
 # Order in which counts are listed wherever a view lists them.
 COUNTED = (Status.FAILED, Status.RUNNING, Status.PASSED, Status.SKIPPED, Status.CANCELLED)
 _MARK = {
@@ -66,6 +69,9 @@ class Row:
     peak: str = ""
     note: str = ""
     open: bool = False  # a group is expanded / a job's detail panel is shown
+    tests: int = 0  # test cases from results files under this row
+    tests_failed: int = 0
+    metrics: tuple[tuple[str, str], ...] = ()  # (name, shown value): a job's, a group's mean
 
     def count(self, status: Status) -> int:
         """How many jobs under this row have ``status``."""
@@ -180,7 +186,32 @@ def _note(node: NodeState) -> str:
     return text if len(text) <= NOTE_CHARS else text[: NOTE_CHARS - 1] + "…"
 
 
-def _row(node: NodeState, depth: int, now: float, is_open: bool) -> Row:
+def _number(value: float) -> str:
+    return f"{value:.4g}" if abs(value) < 1e6 else f"{value:.3e}"
+
+
+def _metrics(state: RunState, node: NodeState) -> tuple[tuple[str, str], ...]:
+    """The user metrics a row shows (not the built-in figures, shown their own way)."""
+    if node.kind == "job":
+        names = sorted(n for n in node.values if n not in BUILT_IN)[:SHOWN_METRICS]
+        return tuple((name, _number(node.values[name])) for name in names)
+    shown = []
+    for name in sorted(n for n in node.metrics if n not in BUILT_IN)[:SHOWN_METRICS]:
+        aggregate = state.metric(node.path, name)
+        if aggregate is not None and aggregate.count:
+            shown.append((name, f"mean {_number(aggregate.mean)} of {aggregate.count}"))
+    return tuple(shown)
+
+
+def tests_text(row: Row) -> str:
+    """``3 tests, 1 failed``, or nothing for a row without test cases."""
+    if not row.tests:
+        return ""
+    text = f"{row.tests} test{'s' if row.tests != 1 else ''}"
+    return text + (f", {row.tests_failed} failed" if row.tests_failed else "")
+
+
+def _row(state: RunState, node: NodeState, depth: int, now: float, is_open: bool) -> Row:
     counts = node.counts
     return Row(
         key=node.path,
@@ -201,6 +232,9 @@ def _row(node: NodeState, depth: int, now: float, is_open: bool) -> Row:
         peak=format_bytes(node.peak_rss) if node.peak_rss else "",
         note=_note(node),
         open=is_open,
+        tests=node.tests,
+        tests_failed=node.tests_failed,
+        metrics=_metrics(state, node),
     )
 
 
@@ -243,7 +277,7 @@ def render(
                 is_open = expanded is None or node.path in expanded
                 if max_depth is not None and depth >= max_depth:
                     is_open = False
-            rows.append(_row(node, depth, now, is_open))
+            rows.append(_row(state, node, depth, now, is_open))
             if is_open and node.kind == "job":
                 rows.append(Row(key=node.path + "#detail", kind="detail", depth=depth + 1,
                                 name=node.path, status=node.outcome))  # fmt: skip
@@ -269,6 +303,9 @@ def row_text(row: Row) -> str:
     else:
         counts = ", ".join(f"{row.count(s)} {s.value}" for s in COUNTED if row.count(s))
         parts.append(f"{row.done}/{row.total}" + (f" ({counts})" if counts else ""))
+    if row.tests:
+        parts.append(tests_text(row))
+    parts += [f"{name} {value}" for name, value in row.metrics]
     if row.elapsed:
         parts.append(row.elapsed)
     if row.peak:

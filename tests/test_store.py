@@ -29,7 +29,15 @@ from gator_nb.events import (
     Severity,
     Status,
 )
-from gator_nb.store import GroupRow, JobRow, RunInfo, StoreReader, StoreWriter, list_runs
+from gator_nb.store import (
+    SCHEMA_VERSION,
+    GroupRow,
+    JobRow,
+    RunInfo,
+    StoreReader,
+    StoreWriter,
+    list_runs,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 JOBS = ("top.build", "top.counting[0].echo_count", "top.counting[1].echo_count")
@@ -377,9 +385,10 @@ def test_reader_refuses_newer_missing_and_broken_stores(
     writer.close()
     db = writer.run_dir / "run.sqlite"
     with sqlite3.connect(db) as con:
-        con.execute("PRAGMA user_version = 2")
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     con.close()
-    with pytest.raises(StoreError, match=r"run\.sqlite: store version 2 is newer") as err:
+    newer = rf"run\.sqlite: store version {SCHEMA_VERSION + 1} is newer"
+    with pytest.raises(StoreError, match=newer) as err:
         StoreReader(writer.run_dir)
     assert str(db) in str(err.value)
     with pytest.raises(StoreError, match="no run store") as err:

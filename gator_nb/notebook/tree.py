@@ -19,7 +19,7 @@ from ipywidgets.widgets.widget_string import HTMLStyle
 
 from gator_nb.events import Status
 from gator_nb.palette import STATUS
-from gator_nb.views import COUNTED, Header, Row
+from gator_nb.views import COUNTED, Header, Row, tests_text
 
 __all__ = ["COLOURS", "HeaderWidget", "RowWidget", "indent", "row_traits", "status_html"]
 
@@ -73,7 +73,15 @@ def _counts(row: Row | Header) -> list[str]:
 
 
 def _facts(row: Row) -> list[str]:
-    parts = [html.escape(text) for text in (row.elapsed, row.peak) if text]
+    parts = []
+    if row.tests:
+        colour = COLOURS[Status.FAILED] if row.tests_failed else COLOURS[Status.PASSED]
+        parts.append(f'<span class="gator-tests" style="color:{colour}">{tests_text(row)}</span>')
+    parts += [
+        f'<span class="gator-metric">{html.escape(name)} {html.escape(value)}</span>'
+        for name, value in row.metrics
+    ]
+    parts += [html.escape(text) for text in (row.elapsed, row.peak) if text]
     if row.warnings or row.errors:
         parts.append(f"{row.warnings}W {row.errors}E")
     return parts

@@ -18,6 +18,8 @@ from gator_nb.store.schema import DB_NAME, SCHEMA_VERSION, SELECT_JOBS, log_path
 
 __all__ = ["StoreReader", "list_runs"]
 
+# Version 1 stores (before tests and metrics) read as runs without either.
+_READABLE = (1, SCHEMA_VERSION)
 _JSON_COLUMNS = ("argv", "env", "licenses", "depends", "extra")
 _SEVERITY_NAMES = {int(s): s.name for s in Severity}
 _INFO = Severity.INFO.name
@@ -51,7 +53,8 @@ class StoreReader:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot read the store: {exc}") from exc
-        if version != SCHEMA_VERSION:
+        self.version = version
+        if version not in _READABLE:
             self._db.close()
             if version > SCHEMA_VERSION:
                 raise StoreError(
@@ -135,6 +138,33 @@ class StoreReader:
             {"id": job_id, "w": int(Severity.WARNING), "e": int(Severity.ERROR)},
         ).fetchone()
         return dict(row)
+
+    def tests(self, job: str | None = None) -> list[dict[str, Any]]:
+        """Test cases read from the jobs' results files, in spec order, then file order."""
+        if self.version < 2:
+            return []
+        where, params = ("WHERE j.job = ?", (job,)) if job is not None else ("", ())
+        return list(
+            self.query(
+                "SELECT j.job, t.suite, t.test, t.status, t.duration_s, t.message"
+                f" FROM tests t JOIN jobs j ON j.id = t.job_id {where}"
+                ' ORDER BY j."index", j.id, t.rowid',
+                params,
+            )
+        )
+
+    def metrics(self, job: str | None = None) -> list[dict[str, Any]]:
+        """Each job's last value of each metric it reported, in spec order, then by name."""
+        if self.version < 2:
+            return []
+        where, params = ("WHERE j.job = ?", (job,)) if job is not None else ("", ())
+        return list(
+            self.query(
+                "SELECT j.job, m.name, m.value FROM metrics m JOIN jobs j ON j.id = m.job_id"
+                f' {where} ORDER BY j."index", j.id, m.name',
+                params,
+            )
+        )
 
     def groups(self) -> list[dict[str, Any]]:
         """One dict per group or array node, in plan order."""

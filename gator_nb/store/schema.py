@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["DB_NAME", "SCHEMA_VERSION", "GroupRow", "JobRow", "RunInfo", "connect_rw", "log_path"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: test cases, metrics, per-job test counts
 DB_NAME = "run.sqlite"
 
 # One line per job is never a row: lines live in logs/<job>.log, ``blocks`` indexes
@@ -34,7 +34,8 @@ CREATE TABLE jobs (id INTEGER PRIMARY KEY, job TEXT NOT NULL UNIQUE, "group" TEX
   errors INTEGER NOT NULL DEFAULT 0, first_error TEXT NOT NULL DEFAULT '',
   lines INTEGER NOT NULL DEFAULT 0, command TEXT, argv TEXT, cwd TEXT, env TEXT,
   cores INTEGER, memory INTEGER, licenses TEXT, timeout_s REAL, depends TEXT,
-  pid INTEGER, hostname TEXT, attempt INTEGER, extra TEXT, queued_s REAL);
+  pid INTEGER, hostname TEXT, attempt INTEGER, extra TEXT, queued_s REAL,
+  tests INTEGER, tests_failed INTEGER);
 CREATE TABLE blocks (job_id INTEGER NOT NULL, first_line INTEGER NOT NULL,
   count INTEGER NOT NULL, stream TEXT NOT NULL, time REAL NOT NULL,
   offset INTEGER NOT NULL, length INTEGER NOT NULL,
@@ -46,6 +47,11 @@ CREATE TABLE samples (job_id INTEGER NOT NULL, time REAL NOT NULL,
   cpu_percent REAL, rss INTEGER, vms INTEGER, num_procs INTEGER,
   read_bytes INTEGER, write_bytes INTEGER);
 CREATE INDEX samples_job ON samples (job_id, time);
+CREATE TABLE tests (job_id INTEGER NOT NULL, suite TEXT NOT NULL, test TEXT NOT NULL,
+  status TEXT NOT NULL, duration_s REAL, message TEXT NOT NULL);
+CREATE INDEX tests_job ON tests (job_id);
+CREATE TABLE metrics (job_id INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,
+  time REAL NOT NULL, PRIMARY KEY (job_id, name)) WITHOUT ROWID;
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 
@@ -62,6 +68,10 @@ SELECT_JOBS = (
 INSERT_BLOCK = "INSERT OR REPLACE INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?)"
 INSERT_MESSAGE = "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?)"
 INSERT_SAMPLE = "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_TEST = "INSERT INTO tests VALUES (?, ?, ?, ?, ?, ?)"
+DELETE_TESTS = "DELETE FROM tests WHERE job_id = ?"  # a retry's cases replace the last try's
+# The last value of a name within a job is its value.
+INSERT_METRIC = "INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?)"
 INSERT_JOB = (
     'INSERT INTO jobs (id, job, "group", "index", array_index, command, argv, cwd,'
     " env, cores, memory, licenses, timeout_s, depends)"
@@ -74,7 +84,7 @@ UPDATE_STARTED = (
 UPDATE_FINISHED = (
     'UPDATE jobs SET status = ?, "end" = ?, exit_code = ?, signal = ?,'
     " timed_out = ?, reason = ?, cpu_s = ?, peak_rss = ?, warnings = ?, errors = ?,"
-    " first_error = ?, lines = ?, extra = ? WHERE id = ?"
+    " first_error = ?, lines = ?, extra = ?, tests = ?, tests_failed = ? WHERE id = ?"
 )
 UPDATE_RUN = 'UPDATE run SET status = ?, "end" = ?'
 

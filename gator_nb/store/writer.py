@@ -21,13 +21,24 @@ from pathlib import Path
 from typing import IO, Any
 
 from gator_nb.errors import StoreError
-from gator_nb.events import Event, JobFinished, JobOutput, JobSampled, JobStarted, RunFinished
+from gator_nb.events import (
+    Event,
+    JobFinished,
+    JobMetric,
+    JobOutput,
+    JobSampled,
+    JobStarted,
+    RunFinished,
+)
 from gator_nb.store.schema import (
     DB_NAME,
+    DELETE_TESTS,
     INSERT_BLOCK,
     INSERT_JOB,
     INSERT_MESSAGE,
+    INSERT_METRIC,
     INSERT_SAMPLE,
+    INSERT_TEST,
     SCHEMA,
     UPDATE_FINISHED,
     UPDATE_RUN,
@@ -290,6 +301,10 @@ class StoreWriter:
                   item.queued_s, self._job_id(item.job, b)))
             )  # fmt: skip
             self._open(item.job)
+        elif isinstance(item, JobMetric):
+            b.ops.append(
+                (INSERT_METRIC, (self._job_id(item.job, b), item.name, item.value, item.time))
+            )
         elif isinstance(item, JobFinished):
             self._finished(item, b)
         elif isinstance(item, RunFinished):
@@ -331,11 +346,20 @@ class StoreWriter:
             )
 
     def _finished(self, e: JobFinished, b: _Batch) -> None:
+        job_id = self._job_id(e.job, b)
+        tests = failed = None
+        if e.tests:
+            tests, failed = len(e.tests), sum(t.status in ("failed", "error") for t in e.tests)
+            b.ops.append((DELETE_TESTS, (job_id,)))
+            b.ops.extend(
+                (INSERT_TEST, (job_id, t.suite, t.test, t.status, t.duration_s, t.message))
+                for t in e.tests
+            )
         b.ops.append(
             (UPDATE_FINISHED,
              (str(e.status), e.time, e.exit_code, e.signal, int(e.timed_out),
               e.reason, e.cpu_s, e.peak_rss, e.warnings, e.errors, e.first_error,
-              e.lines, json.dumps(e.extra), self._job_id(e.job, b)))
+              e.lines, json.dumps(e.extra), tests, failed, job_id))
         )  # fmt: skip
         log = self._logs.pop(e.job, None)
         if log is not None:
