@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv test lint browser demo lab docs bench clean
+.PHONY: all venv test lint tools demo lab docs bench clean
 
 all: test
 
@@ -21,19 +21,24 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint browser
+test: lint tools
 	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q
 
-# The notebook browser test drives Debian's chromium. Install it when it is missing
-# (quick no-op when present); if it cannot be had, that one test skips and says why.
-browser:
-	@test -x /usr/bin/chromium || command -v apt-get >/dev/null || \
-	  echo "WARNING: no /usr/bin/chromium and no apt-get: the browser test will be skipped" >&2
-	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || \
-	  { echo "installing chromium for the browser test (apt-get)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
-	    >/dev/null; } || \
-	  echo "WARNING: could not install chromium: the browser test will be skipped" >&2
+# Tools the tests drive for real: Debian's chromium (the notebook browser test) and Icarus
+# Verilog (the cocotb example). Installed with apt-get when missing (a quick no-op when
+# present); a tool that cannot be had makes its tests skip and say why.
+TOOLS := /usr/bin/chromium:chromium /usr/bin/iverilog:iverilog
+tools:
+	@for pair in $(TOOLS); do \
+	  path=$${pair%%:*}; package=$${pair##*:}; \
+	  test -x $$path && continue; \
+	  if ! command -v apt-get >/dev/null; then \
+	    echo "WARNING: no $$path and no apt-get: tests that need $$package will skip" >&2; \
+	    continue; fi; \
+	  echo "installing $$package for the tests (apt-get)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$package \
+	    >/dev/null; } || echo "WARNING: could not install $$package: its tests will skip" >&2; \
+	done
 
 demo: $(STAMP)
 	$(BIN)/gator run examples/regression.yaml --parallel 2; \

@@ -339,8 +339,8 @@ class Splitter:
         skip_to = 0
         if self._traceback:
             heads.insert(0, -1)
-        for head in heads:
-            if head < skip_to:
+        for head in heads:  # -1: a traceback still open from the last block
+            if 0 <= head < skip_to:
                 continue
             out += [s for s in starts if skip_to <= s < max(head, 0)]
             found = _UNINDENTED.search(

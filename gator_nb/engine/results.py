@@ -37,7 +37,9 @@ def read_results(patterns: Iterable[str], cwd: str) -> tuple[TestCase, ...]:
     cases: list[TestCase] = []
     for pattern in patterns:
         full = os.path.join(cwd, pattern)
-        files = sorted(glob.glob(full)) if glob.has_magic(pattern) else [full]
+        # The path as written first: job paths put "[3]" in file names, which glob would
+        # read as a character class.
+        files = [full] if os.path.isfile(full) else sorted(glob.glob(full))
         files = [f for f in files if os.path.isfile(f)]
         if not files:
             raise ResultsProblem(f"results file {pattern!r} was not written (in {cwd})")
