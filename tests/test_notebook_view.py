@@ -16,7 +16,7 @@ import pytest
 from comm.base_comm import BaseComm
 
 import gator_nb as gn
-from gator_nb.events import JobStarted, Status
+from gator_nb.events import JobMetric, JobStarted, Status
 from gator_nb.notebook.view import RunView, mimebundle
 from gator_nb.state import RunState
 
@@ -273,3 +273,31 @@ def test_a_panel_says_when_the_run_directory_is_gone(mixed: gn.Run) -> None:
     shutil.rmtree(mixed.path)
     view.toggle_job("top.broken")
     assert "no run store here" in view.panel("top.broken").log.value
+
+
+def test_a_group_row_shows_its_metric_mean_live_in_comm_updates(
+    sent: list[Sent], mixed: gn.Run
+) -> None:
+    jobs = [(f"reg.seeds[{i}].sim", f"reg.seeds[{i}]") for i in range(4)]
+    groups = [("reg", None, "group"), ("reg.seeds", "reg", "array")]
+    groups += [(f"reg.seeds[{i}]", "reg.seeds", "copy") for i in range(4)]
+    state = RunState(jobs, groups)
+    view = RunView(mixed, state=state)  # the root is expanded: "reg" and "reg.seeds" show
+
+    def stats_updates() -> list[str]:
+        return [
+            str(s.data["state"]["value"])
+            for s in updates(sent)
+            if "value" in s.data.get("state", {}) and "cov" in str(s.data["state"]["value"])
+        ]
+
+    for i, value in enumerate((0.0, 10.0)):
+        state.apply(JobMetric(job=jobs[i][0], time=1.0, name="cov", value=value))
+    view.update()
+    assert any("cov mean 5 of 2" in text for text in stats_updates())
+    state.apply(JobMetric(job=jobs[2][0], time=2.0, name="cov", value=20.0))
+    state.apply(JobMetric(job=jobs[3][0], time=2.0, name="cov", value=30.0))
+    view.update()
+    assert any("cov mean 15 of 4" in text for text in stats_updates())  # 0, 10, 20, 30
+    row = view.row_widget("reg.seeds")
+    assert "cov mean 15 of 4" in row.parts["stats"].value
