@@ -102,19 +102,20 @@ _RULES: tuple[tuple[str, Mapping[str, Severity | None]], ...] = (
     # "E   " lines of a failure's explanation.
     (r"FAILED(?=[ \t:]|$)", {"": _E}),
     (r"E {3}", {"": _E}),
-    # Icarus Verilog: "alu.v:3: syntax error" (no level word), and its last word "I give up.".
-    (r"[^ \t:\n]++:\d++:[ \t]++syntax error", {"": _E}),
+    # Icarus Verilog's last word after syntax errors.
     (r"I give up\.", {"": _E}),
     # make: "make: *** [Makefile:3: all] Error 2", "make[1]: *** [sub] Error 1".
     (r"[gm](?:make|ake|ingw32-make)(?:\[\d+\])?:[ \t]+\*\*\*.*\bError[ \t]+\d+", {"": _E}),
     # A tool or file:line[:col] followed by a level: gcc, clang, iverilog and ld ("t.c:12:5:
-    # error: ...", "collect2: error: ld returned 1"), Python warnings ("t.py:3:
-    # DeprecationWarning: ..."), Xcelium ("xmvlog: *E,EXPSMC (t.sv,12|5): ...").
+    # error: ...", "collect2: error: ld returned 1"), Icarus ("alu.v:3: syntax error"),
+    # Python warnings ("t.py:3: DeprecationWarning: ..."), Xcelium ("xmvlog: *E,EXPSMC
+    # (t.sv,12|5): ...").
     (
         r"[^ \t:\n]++(?::\d++)?+(?::\d++)?+:[ \t]++(?:[A-Z]\w*?(?=Warning:))?<L>",
         {
             "fatal error:": _C,
             "error:": _E,
+            "syntax error": _E,
             "warning:": _W,
             "Warning:": _W,
             "note:": _I,
