@@ -181,7 +181,7 @@ def test_every_structural_problem_at_once() -> None:
         "<text>:31:7: error: $.jobs[9]: missing 'id'",
         "<text>:31:33: error: $.jobs[9].env: expected a mapping of variable names to strings, "
         "got a list",
-        "<text>:32:7: error: $.jobs[10]: missing 'repeats' (how many copies of 'jobs')",
+        "<text>:32:7: error: $.jobs[10]: missing 'repeats' or 'matrix' (how many copies of 'jobs')",
         "<text>:32:49: error: $.jobs[10].on_pass: expected a list of job names, got a mapping",
     ]
 

@@ -22,6 +22,14 @@ from gator_nb.spec.model import Array, Dependency, Group, Job, Location, Node, S
 from gator_nb.spec.nodes import STD, construct, describe, number, suggest
 from gator_nb.spec.resources import MEMORY_UNITS, RESOURCE_TAGS, parse_resources
 from gator_nb.spec.rules import parse_limits, parse_metrics, parse_results, parse_severity
+from gator_nb.spec.steering import (
+    input_problems,
+    parse_inputs,
+    parse_matrix,
+    parse_outputs,
+    parse_params,
+)
+from gator_nb.spec.variables import param_names
 
 __all__ = ["ID_PATTERN", "MEMORY_UNITS", "load_spec", "suggest"]
 
@@ -41,11 +49,15 @@ _COMMON_KEYS = (
     "severity",
     "limits",
     "metrics",
+    "params",
+    "inputs",
 )
+# Fields whose text may use {{ params }}.
+_TEMPLATED = ("command", "args", "cwd", "env", "results", "outputs")
 _KEYS = {
-    "!Job": (*_COMMON_KEYS, "command", "args", "results"),
+    "!Job": (*_COMMON_KEYS, "command", "args", "results", "outputs"),
     "!JobGroup": (*_COMMON_KEYS, "jobs"),
-    "!JobArray": (*_COMMON_KEYS, "jobs", "repeats"),
+    "!JobArray": (*_COMMON_KEYS, "jobs", "repeats", "matrix"),
 }
 
 
@@ -77,6 +89,7 @@ def load_spec(path: str | Path | None = None, *, text: str | None = None) -> Spe
         raise SpecError(sorted(problems, key=lambda p: (p.line, p.col)))
     resolver = Resolver(root, problems)  # after the structure: every problem at once
     edges = resolver.resolve_all()
+    problems += input_problems(resolver)
     problems += find_cycles(resolver.waits())
     if problems:
         raise SpecError(sorted(problems, key=lambda p: (p.line, p.col)))
@@ -96,6 +109,7 @@ class _Checker:
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[Problem] = []
+        self.scopes: list[set[str]] = []  # params in scope, innermost last
 
     def at(self, node: YamlNode, path: str) -> Location:
         mark = node.start_mark
@@ -160,10 +174,43 @@ class _Checker:
             self.problem(ynode, path, f"expected a mapping after {tag}, got {describe(ynode)}")
             return None
         fields = self.fields(ynode, path, tag)
-        common = self.common(ynode, path, fields)
-        if tag == "!Job":
-            return self.job(ynode, path, fields, common)
-        return self.group(ynode, path, fields, common, tag)
+        self.scopes.append(self.scope_names(fields, path))
+        try:
+            for name in _TEMPLATED:
+                if name in fields:
+                    self.check_params(fields[name][1], f"{path}.{name}")
+            common = self.common(ynode, path, fields)
+            if tag == "!Job":
+                return self.job(ynode, path, fields, common)
+            return self.group(ynode, path, fields, common, tag)
+        finally:
+            self.scopes.pop()
+
+    def scope_names(self, fields: dict[str, tuple[YamlNode, YamlNode]], path: str) -> set[str]:
+        """The params a node's fields may use: its own, its matrix's, and its parents'."""
+        names = set(self.scopes[-1]) if self.scopes else set()
+        for key in ("params", "matrix"):
+            if key in fields and isinstance(fields[key][1], MappingNode):
+                names.update(k.value for k, _ in fields[key][1].value if isinstance(k, ScalarNode))
+        return names
+
+    def check_params(self, ynode: YamlNode, path: str) -> None:
+        """Every ``{{ name }}`` in ``ynode``'s scalars names a param in scope."""
+        if isinstance(ynode, ScalarNode):
+            known = self.scopes[-1]
+            for name in param_names(str(ynode.value)):
+                if name not in known:
+                    self.problem(
+                        ynode,
+                        path,
+                        f"unknown param '{{{{ {name} }}}}'{suggest(name, sorted(known))}",
+                    )
+        elif isinstance(ynode, SequenceNode):
+            for i, item in enumerate(ynode.value):
+                self.check_params(item, f"{path}[{i}]")
+        elif isinstance(ynode, MappingNode):
+            for key, value in ynode.value:
+                self.check_params(value, f"{path}.{getattr(key, 'value', '?')}")
 
     def fields(
         self, ynode: MappingNode, path: str, tag: str
@@ -221,6 +268,15 @@ class _Checker:
             common["metrics"] = parse_metrics(
                 fields["metrics"][1], f"{path}.metrics", self.problem, self.at
             )
+        if "params" in fields:
+            common["params"] = parse_params(fields["params"][1], f"{path}.params", self.problem)
+        if "inputs" in fields:
+            inputs = parse_inputs(fields["inputs"][1], f"{path}.inputs", self.problem, self.at)
+            common["inputs"] = inputs
+            # An input is a dependency too: the consumer waits for its producer to pass.
+            common["depends"] += tuple(
+                Dependency(kind="pass", name=i.producer, at=i.at) for i in inputs
+            )
         return common
 
     def ident(
@@ -264,8 +320,11 @@ class _Checker:
         results: tuple[str, ...] = ()
         if "results" in fields:
             results = parse_results(fields["results"][1], f"{path}.results", self.problem)
+        outputs: dict[str, str] = {}
+        if "outputs" in fields:
+            outputs = parse_outputs(fields["outputs"][1], f"{path}.outputs", self.problem)
         # A broken job stays in the tree so that dependencies on it still resolve.
-        return Job(command=command or "", args=args, results=results, **common)
+        return Job(command=command or "", args=args, results=results, outputs=outputs, **common)
 
     def group(
         self,
@@ -276,14 +335,19 @@ class _Checker:
         tag: str,
     ) -> Group | None:
         repeats = 1
+        matrix: tuple[tuple[str, tuple[str, ...]], ...] = ()
         if tag == "!JobArray":
-            if "repeats" not in fields:
-                self.problem(ynode, path, "missing 'repeats' (how many copies of 'jobs')")
-            else:
+            if "matrix" in fields:
+                matrix = parse_matrix(fields["matrix"][1], f"{path}.matrix", self.problem)
+            if "repeats" in fields:
                 repeats = self.repeats(fields["repeats"][1], f"{path}.repeats")
+            elif "matrix" not in fields:
+                self.problem(
+                    ynode, path, "missing 'repeats' or 'matrix' (how many copies of 'jobs')"
+                )
         jobs = self.children(ynode, path, fields) or ()
         if tag == "!JobArray":
-            return Array(jobs=jobs, repeats=repeats, **common)
+            return Array(jobs=jobs, repeats=repeats, matrix=matrix, **common)
         return Group(jobs=jobs, **common)
 
     def children(

@@ -13,6 +13,7 @@ __all__ = [
     "Cores",
     "Dependency",
     "Group",
+    "Input",
     "Job",
     "License",
     "Location",
@@ -88,6 +89,16 @@ class MetricRule:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Input:
+    """One entry of ``inputs:``: artefact ``name`` of job ``producer`` (found like a
+    dependency, which it also is: the consumer waits for the producer to pass)."""
+
+    producer: str
+    name: str
+    at: Location
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Node:
     """Fields every node of the tree has."""
 
@@ -102,6 +113,8 @@ class Node:
     severity: tuple[SeverityRule, ...] = ()  # tried before the built-in patterns
     limits: Mapping[str, int] = field(default_factory=dict)  # severity -> most messages
     metrics: tuple[MetricRule, ...] = ()
+    params: Mapping[str, str] = field(default_factory=dict)  # {{ name }} values; inherited
+    inputs: tuple[Input, ...] = ()
 
     def _names(self, kind: str) -> tuple[str, ...]:
         return tuple(d.name for d in self.depends if d.kind == kind)
@@ -126,6 +139,7 @@ class Job(Node):
     command: str
     args: tuple[str, ...] = ()
     results: tuple[str, ...] = ()  # JUnit XML files (paths or globs from the job's cwd)
+    outputs: Mapping[str, str] = field(default_factory=dict)  # artefact name -> path or glob
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -144,6 +158,7 @@ class Array(Group):
     """``!JobArray``: ``repeats`` copies of ``jobs``, each seeing GATOR_ARRAY_INDEX."""
 
     repeats: int = 1
+    matrix: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, values), first slowest
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,7 +7,6 @@ of group instances that aggregates them. Every problem is collected before raisi
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,28 +26,12 @@ from gator_nb.spec.model import (
     Spec,
 )
 from gator_nb.spec.planned import Condition, Plan, PlannedGroup, PlannedJob
+from gator_nb.spec.variables import expand_vars
 
 __all__ = ["Condition", "Plan", "PlannedGroup", "PlannedJob", "expand_vars", "plan"]
 
-_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*)|(\$))")
 # Known only once a run exists; `gator check` must not warn that they are unset.
 _RUN_TIME_VARS = frozenset({"GATOR_RUN_ID", "GATOR_RUN_DIR", "GATOR_JOB_DIR"})
-
-
-def expand_vars(text: str, env: Mapping[str, str], unset: set[str] | None = None) -> str:
-    """Expand ``$VAR``/``${VAR}`` from ``env``; unset names stay as written, ``$$`` is ``$``."""
-
-    def replace(match: re.Match[str]) -> str:
-        if match.group(3):
-            return "$"
-        name = match.group(1) or match.group(2)
-        if name in env:
-            return env[name]
-        if unset is not None:
-            unset.add(name)
-        return match.group(0)
-
-    return _VAR.sub(replace, text) if "$" in text else text
 
 
 def plan(
