@@ -88,7 +88,7 @@ class Resolver:
         stack: list[tuple[Node, list[tuple[str, Location | None]]]] = [(self.root, [])]
         while stack:
             node, inherited = stack.pop()
-            if isinstance(node, Array) and node.repeats == 0:
+            if isinstance(node, Array) and node.copies == 0:
                 continue
             waits = list(inherited)
             for dep in node.depends:
@@ -181,11 +181,11 @@ class Resolver:
             if not isinstance(node, Array):
                 self._fail(dep, f"'{node.id}[{index}]': '{node.id}' is not a !JobArray")
                 return None
-            if index >= node.repeats:
+            if index >= node.copies:
                 self._fail(
                     dep,
                     f"'{node.id}[{index}]': index out of range ({node.id} has "
-                    f"repeats: {node.repeats})",
+                    f"{node.copies} copies)",
                 )
                 return None
             fixed[id(node)] = index
@@ -224,7 +224,7 @@ class Resolver:
                 choices.append((indices[id(array)],))
             else:
                 assert isinstance(array, Array)
-                choices.append(tuple(range(array.repeats)))
+                choices.append(tuple(range(array.copies)))
         last = fixed.get(id(target)) if copy else None
         found = []
         for combo in itertools.product(*choices):

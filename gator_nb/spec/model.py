@@ -160,6 +160,14 @@ class Array(Group):
     repeats: int = 1
     matrix: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, values), first slowest
 
+    @property
+    def copies(self) -> int:
+        """How many copies: ``repeats`` times each combination of the matrix."""
+        count = self.repeats
+        for _, values in self.matrix:
+            count *= len(values)
+        return count
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Spec:

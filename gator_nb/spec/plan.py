@@ -19,6 +19,7 @@ from gator_nb.spec.model import (
     Cores,
     Dependency,
     Group,
+    Input,
     Job,
     License,
     Memory,
@@ -26,7 +27,8 @@ from gator_nb.spec.model import (
     Spec,
 )
 from gator_nb.spec.planned import Condition, Plan, PlannedGroup, PlannedJob
-from gator_nb.spec.variables import expand_vars
+from gator_nb.spec.seeds import MAX_SEED, job_seed
+from gator_nb.spec.variables import Unset, expand_params, expand_vars
 
 __all__ = ["Condition", "Plan", "PlannedGroup", "PlannedJob", "expand_vars", "plan"]
 
@@ -41,11 +43,17 @@ def plan(
     cwd: str | None = None,
     run_id: str | None = None,
     run_dir: str | None = None,
+    overrides: Mapping[str, str] | None = None,
+    seed: int = 0,
 ) -> Plan:
     """Expand ``spec`` into a :class:`Plan`.
 
+    ``overrides`` (``-e NAME=VALUE``) win over the spec's ``env`` at every level; ``seed``
+    is the run's, from which each job's ``GATOR_SEED`` is derived.
+
     Raises:
-        SpecError: only for a Spec not made by ``load_spec`` whose dependencies are bad.
+        SpecError: a ``${VAR:?message}`` whose variable is unset, a ``seed`` param that is not
+            a seed; for a Spec not made by ``load_spec``, bad dependencies.
     """
     planner = _Planner(
         spec,
@@ -54,7 +62,7 @@ def plan(
         run_id,
         run_dir,
     )
-    return planner.build()
+    return planner.build(dict(overrides or {}), seed)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -74,6 +82,8 @@ class _Scope:
     metrics: dict[str, str] = field(default_factory=dict)  # name -> regex, nearest wins
     indices: tuple[tuple[int, int], ...] = ()  # (id(array node), copy index), outermost first
     depends: tuple[tuple[Dependency, Node], ...] = ()  # with the node that declared it
+    params: dict[str, str] = field(default_factory=dict)
+    inputs: tuple[tuple[Input, Node], ...] = ()  # with the node that declared it
 
 
 class _Planner:
@@ -101,10 +111,13 @@ class _Planner:
             if self.problems:
                 raise SpecError(self.problems)
 
-    def build(self) -> Plan:
+    def build(self, overrides: dict[str, str], seed: int) -> Plan:
         root = self.spec.root
+        self.overrides, self.seed = overrides, seed
         base = dict(self.base_env)
-        overlay = {"GATOR_SPEC_DIR": self.spec.directory}
+        # Overrides are part of every job's recorded environment, so a job's command line
+        # (run.command) reproduces it with them.
+        overlay = {"GATOR_SPEC_DIR": self.spec.directory, **overrides}
         if self.run_id is not None:
             overlay["GATOR_RUN_ID"] = self.run_id
         if self.run_dir is not None:
@@ -112,6 +125,8 @@ class _Planner:
         base.update(overlay)
         self.expand(root, None, _Scope(env=base, overlay=overlay, cwd=self.cwd))
         self.finish_jobs()
+        if self.problems:
+            raise SpecError(sorted(self.problems, key=lambda p: (p.line, p.col)))
         return Plan(
             spec=self.spec,
             root=root.id,
@@ -123,32 +138,37 @@ class _Planner:
 
     # -- expansion -----------------------------------------------------------------
 
-    def warn_unset(self, node: Node, where: str, names: set[str]) -> None:
-        for name in sorted(names - _RUN_TIME_VARS):
-            key = (f"{node.at.file}:{node.at.line}:{node.at.col}:{where}", name)
+    def text(self, node: Node, where: str, value: str, scope: _Scope, env: dict[str, str]) -> str:
+        """``value`` with its ``{{ params }}`` and then its variables expanded; an unset
+        variable is a warning, an unset ``${VAR:?message}`` an error."""
+        unset = Unset()
+        text = expand_vars(expand_params(value, scope.params), env, unset)
+        at = node.at
+        for name in sorted(unset.names - _RUN_TIME_VARS):
+            key = (f"{at.file}:{at.line}:{at.col}:{where}", name)
             self.warnings.setdefault(
                 key,
-                Problem(
-                    file=node.at.file,
-                    line=node.at.line,
-                    col=node.at.col,
-                    path=f"{node.at.path}.{where}",
-                    message=f"${name} is not set; left as written",
-                    severity="warning",
-                ),
-            )
+                Problem(file=at.file, line=at.line, col=at.col, path=f"{at.path}.{where}",
+                        message=f"${name} is not set; left as written", severity="warning"),
+            )  # fmt: skip
+        for name, message in unset.required:
+            self.problems.append(
+                Problem(file=at.file, line=at.line, col=at.col, path=f"{at.path}.{where}",
+                        message=f"${name}: {message}")
+            )  # fmt: skip
+        return text
 
-    def scope_for(self, node: Node, outer: _Scope) -> _Scope:
+    def scope_for(self, node: Node, outer: _Scope, params: Mapping[str, str] = {}) -> _Scope:
         env, overlay = dict(outer.env), dict(outer.overlay)
-        unset: set[str] = set()
+        scope = replace(outer, params={**outer.params, **node.params, **params})
         for name, value in node.env.items():
-            env[name] = overlay[name] = expand_vars(value, env, unset)
-        self.warn_unset(node, "env", unset)
+            if name not in self.overrides:  # -e NAME=VALUE wins at every level
+                env[name] = overlay[name] = self.text(node, "env", value, scope, env)
         cwd = outer.cwd
         if node.cwd is not None and not isinstance(node, Job):  # a job's own: add_job
-            unset = set()
-            cwd = os.path.normpath(os.path.join(outer.cwd, expand_vars(node.cwd, env, unset)))
-            self.warn_unset(node, "cwd", unset)
+            cwd = os.path.normpath(
+                os.path.join(outer.cwd, self.text(node, "cwd", node.cwd, scope, env))
+            )
         scope = _Scope(
             env=env,
             overlay=overlay,
@@ -163,6 +183,8 @@ class _Planner:
             metrics={**outer.metrics, **{r.name: r.match for r in node.metrics}},
             indices=outer.indices,
             depends=outer.depends + tuple((d, node) for d in node.depends),
+            params=scope.params,
+            inputs=outer.inputs + tuple((i, node) for i in node.inputs),
         )
         for resource in node.resources:
             if isinstance(resource, Cores):
@@ -191,7 +213,10 @@ class _Planner:
         assert isinstance(node, Group)
         first, order = len(self.jobs), self.reserve(path)
         if isinstance(node, Array):
-            children = [self.expand_copy(node, path, scope, i) for i in range(node.repeats)]
+            children = [
+                self.expand_copy(node, path, scope, i, values)
+                for i, values in enumerate(copies(node))
+            ]
         else:
             children = [self.expand(c, path, scope, array_index=array_index) for c in node.jobs]
         kind = "array" if isinstance(node, Array) else "group"
@@ -213,6 +238,7 @@ class _Planner:
         children: list[str],
         first: int,
         node: Node,
+        params: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.groups[path] = PlannedGroup(
             path=path,
@@ -224,9 +250,12 @@ class _Planner:
             first=first,
             end=len(self.jobs),
             at=node.at,
+            params=params,
         )
 
-    def expand_copy(self, array: Array, path: str, scope: _Scope, i: int) -> str:
+    def expand_copy(
+        self, array: Array, path: str, scope: _Scope, i: int, values: dict[str, str]
+    ) -> str:
         copy = f"{path}[{i}]"
         self.instances[(id(array), tuple(j for _, j in scope.indices), i)] = copy
         inner = replace(
@@ -234,34 +263,37 @@ class _Planner:
             env={**scope.env, "GATOR_ARRAY_INDEX": str(i)},
             overlay={**scope.overlay, "GATOR_ARRAY_INDEX": str(i)},
             indices=(*scope.indices, (id(array), i)),
+            params={**scope.params, **values},  # a copy's matrix values are its params
         )
         first, order = len(self.jobs), self.reserve(copy)
         children = [self.expand(child, copy, inner, array_index=i) for child in array.jobs]
-        self.add_group(copy, path, "copy", order, i, children, first, array)
+        self.add_group(copy, path, "copy", order, i, children, first, array, tuple(values.items()))
         return copy
 
     def add_job(
         self, job: Job, path: str, parent: str | None, scope: _Scope, array_index: int | None
     ) -> None:
-        overlay = {**scope.overlay, "GATOR_JOB": path}
-        env = {**scope.env, "GATOR_JOB": path}
+        seed = self.job_seed(job, path, scope)
+        named = {
+            "GATOR_JOB": path,
+            "GATOR_SEED": str(seed),
+            **{f"GATOR_PARAM_{name.upper()}": value for name, value in scope.params.items()},
+        }
+        overlay = {**scope.overlay, **named}
+        env = {**scope.env, **named}
         if self.run_dir is not None:
             job_dir = os.path.join(self.run_dir, "jobs", path)
             overlay["GATOR_JOB_DIR"] = env["GATOR_JOB_DIR"] = job_dir
         cwd = scope.cwd
-        unset: set[str] = set()
         if job.cwd is not None:  # expanded last, so $GATOR_JOB_DIR works here too
-            cwd = os.path.normpath(os.path.join(cwd, expand_vars(job.cwd, env, unset)))
-            self.warn_unset(job, "cwd", unset)
-            unset = set()
-        command = expand_vars(job.command, env, unset)
-        self.warn_unset(job, "command", unset)
-        unset = set()
-        args = tuple(expand_vars(arg, env, unset) for arg in job.args)
-        self.warn_unset(job, "args", unset)
-        unset = set()
-        results = tuple(expand_vars(path, env, unset) for path in job.results)
-        self.warn_unset(job, "results", unset)
+            cwd = os.path.normpath(os.path.join(cwd, self.text(job, "cwd", job.cwd, scope, env)))
+        command = self.text(job, "command", job.command, scope, env)
+        args = tuple(self.text(job, "args", arg, scope, env) for arg in job.args)
+        results = tuple(self.text(job, "results", r, scope, env) for r in job.results)
+        outputs = tuple(
+            (name, self.text(job, "outputs", pattern, scope, env))
+            for name, pattern in job.outputs.items()
+        )
         self.jobs.append(
             PlannedJob(
                 path=path,
@@ -283,9 +315,26 @@ class _Planner:
                 limits=tuple(sorted(scope.limits.items())),
                 metrics=tuple(scope.metrics.items()),
                 results=results,
+                params=tuple(scope.params.items()),
+                seed=seed,
+                outputs=outputs,
             )
         )
         self.scopes.append(scope)
+
+    def job_seed(self, job: Job, path: str, scope: _Scope) -> int:
+        """The job's ``seed`` param, else one derived from the run's seed and its path."""
+        given = scope.params.get("seed")
+        if given is None:
+            return job_seed(self.seed, path)
+        if given.isdigit() and int(given) <= MAX_SEED:
+            return int(given)
+        at = job.at
+        self.problems.append(
+            Problem(file=at.file, line=at.line, col=at.col, path=f"{at.path}",
+                    message=f"param seed: expected a whole number 0 to {MAX_SEED}, got '{given}'")
+        )  # fmt: skip
+        return 0
 
     # -- dependencies --------------------------------------------------------------
 
@@ -299,5 +348,21 @@ class _Planner:
                     conditions.append(
                         Condition(kind=dep.kind, name=dep.name, targets=targets, at=dep.at)
                     )
-            if conditions:
-                self.jobs[i] = replace(self.jobs[i], conditions=tuple(conditions))
+            inputs = []
+            for wanted, declared_by in scope.inputs:
+                producer = Dependency(kind="pass", name=wanted.producer, at=wanted.at)
+                targets = self.depends.targets_of(producer, declared_by, indices, self.instances)
+                inputs.append((wanted.name, targets or ()))
+            if conditions or inputs:
+                self.jobs[i] = replace(
+                    self.jobs[i], conditions=tuple(conditions), inputs=tuple(inputs)
+                )
+
+
+def copies(array: Array) -> list[dict[str, str]]:
+    """Each copy's matrix values: one copy per combination (the first name slowest), each
+    ``repeats`` times; plain ``repeats`` copies without a matrix."""
+    combos: list[dict[str, str]] = [{}]
+    for name, values in array.matrix:
+        combos = [{**combo, name: value} for combo in combos for value in values]
+    return [combo for combo in combos for _ in range(array.repeats)]

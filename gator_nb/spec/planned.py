@@ -50,6 +50,10 @@ class PlannedJob:
     limits: tuple[tuple[str, int], ...] = ()  # (warning|error|critical, most messages)
     metrics: tuple[tuple[str, str], ...] = ()  # (name, regex), one rule per name
     results: tuple[str, ...] = ()  # JUnit XML paths or globs, variables expanded
+    params: tuple[tuple[str, str], ...] = ()  # every param in scope (matrix values too)
+    seed: int = 0  # GATOR_SEED
+    outputs: tuple[tuple[str, str], ...] = ()  # (artefact name, path or glob from cwd)
+    inputs: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (artefact name, producer jobs)
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -69,6 +73,7 @@ class PlannedGroup:
     first: int
     end: int
     at: Location
+    params: tuple[tuple[str, str], ...] = ()  # an array copy's matrix values
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
