@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("spec", metavar="SPEC")
     run = sub.add_parser("run", help="run a spec (the default command)")
     run.add_argument("spec", metavar="SPEC")
+    run.add_argument(
+        "--seed",
+        type=_seed,
+        metavar="N",
+        help="the run's seed: each job's GATOR_SEED derives from it (default: random, recorded)",
+    )
     _run_options(run)
     runs = sub.add_parser("runs", help="list runs")
     runs.add_argument("--runs-dir", metavar="DIR")
@@ -58,6 +64,18 @@ def _parser() -> argparse.ArgumentParser:
         "--all",
         action="store_true",
         help="every job of the run (default: the failed ones and those skipped because of them)",
+    )
+    rerun.add_argument(
+        "--only",
+        action="append",
+        metavar="PATH",
+        help="the jobs under this job or group path instead (repeatable)",
+    )
+    rerun.add_argument(
+        "--no-deps",
+        dest="deps",
+        action="store_false",
+        help="do not rerun what the chosen jobs wait on (on_pass, inputs): use its artefacts",
     )
     _run_options(rerun)
     compare = sub.add_parser("compare", help="job by job: what changed between two runs")
@@ -107,6 +125,16 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds between resource samples (default 1)",
     )
+    parser.add_argument(
+        "-e",
+        "--env",
+        dest="env",
+        type=_assignment,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a variable for every job, over the spec's env (repeatable)",
+    )
     parser.add_argument("--runs-dir", metavar="DIR", help="where runs are kept (./gator-runs)")
     parser.add_argument("--backend", choices=("local", "dask"), default="local")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
@@ -134,6 +162,21 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"expected a size like 512MB or 16GB, got {text}"
         ) from None
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name.isidentifier() or not name.isascii():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text}")
+    return name, value
+
+
+def _seed(text: str) -> int:
+    from gator_nb.spec.seeds import MAX_SEED
+
+    if not text.isdigit() or int(text) > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a whole number 0 to {MAX_SEED}, got {text}")
+    return int(text)
 
 
 def _licence(text: str) -> tuple[str, int]:
@@ -221,13 +264,15 @@ def _execution_options(options: argparse.Namespace, argv: list[str]) -> dict[str
         "backend": options.backend,
         "scheduler": options.scheduler,
         "argv": ["gator", *argv],
+        "env": dict(options.env),
     }
 
 
 def _run(options: argparse.Namespace, argv: list[str]) -> int:
     from gator_nb.execution import Execution
 
-    return _execute(Execution(options.spec, **_execution_options(options, argv)), options)
+    settings = _execution_options(options, argv)
+    return _execute(Execution(options.spec, seed=options.seed, **settings), options)
 
 
 def _rerun(options: argparse.Namespace, argv: list[str]) -> int:
@@ -237,7 +282,9 @@ def _rerun(options: argparse.Namespace, argv: list[str]) -> int:
     before = gn.load(options.run, options.runs_dir)
     settings = _execution_options(options, argv)
     settings["runs_dir"] = options.runs_dir or before.path.parent
-    execution = Execution.rerun(before.path, failed=not options.all, **settings)
+    execution = Execution.rerun(
+        before.path, failed=not options.all, only=options.only, deps=options.deps, **settings
+    )
     if not options.quiet:
         print(f"gator: rerun of {before.id} as {execution.id}", flush=True)
     return _execute(execution, options)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
 __all__ = [
+    "Artefact",
     "Event",
     "JobFinished",
     "JobMetric",
@@ -60,6 +61,7 @@ class Reason(StrEnum):
     TEST_FAILED = "test-failed"  # a test case in its ``results`` failed or errored
     BAD_RESULTS = "bad-results"  # a ``results`` file is missing or not JUnit XML
     LIMIT = "limit"  # it logged more messages of a severity than its ``limits`` allow
+    MISSING_OUTPUT = "missing-output"  # one of its ``outputs`` matched no file
 
 
 class Severity(IntEnum):
@@ -153,6 +155,15 @@ class TestCase:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Artefact:
+    """A file a job left that its ``outputs`` name."""
+
+    name: str
+    path: str  # absolute
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JobFinished:
     job: str
     time: float
@@ -170,6 +181,7 @@ class JobFinished:
     extra: dict[str, float] = field(default_factory=dict)
     tests: tuple[TestCase, ...] = ()  # from its ``results`` files, when it declares some
     criticals: int = 0  # CRITICAL messages (counted in ``errors`` too)
+    artefacts: tuple[Artefact, ...] = ()  # the files its ``outputs`` matched
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,13 +22,16 @@ from gator_nb.engine.launch import Limits
 from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.platform import check_platform
 from gator_nb.engine.schedule import run_plan
-from gator_nb.errors import LaunchError
-from gator_nb.events import Event, Status
+from gator_nb.errors import LaunchError, NoSuchJob
+from gator_nb.events import Artefact, Event, Status
 from gator_nb.paths import jobs_under
 from gator_nb.spec import Spec, load_spec, plan
+from gator_nb.spec.nodes import suggest
+from gator_nb.spec.seeds import MAX_SEED, new_run_seed
+from gator_nb.spec.steering import NAME as VARIABLE
 from gator_nb.state import RunState
 from gator_nb.store import GroupRow, JobRow, RunInfo, StoreReader, StoreWriter
-from gator_nb.triage import rerun_selection
+from gator_nb.triage import rerun_selection, with_needs
 
 __all__ = ["Execution", "Listener", "runs_dir_of"]
 
@@ -71,6 +74,32 @@ def _limits(
     )
 
 
+def _overrides(env: Mapping[str, str] | None) -> dict[str, str]:
+    bad = [name for name in env or {} if not VARIABLE.fullmatch(str(name))]
+    if bad:
+        raise LaunchError(f"expected variable names (letters, digits, '_'), got {bad}")
+    return {str(name): str(value) for name, value in (env or {}).items()}
+
+
+def _seed(seed: int | None) -> int:
+    if seed is None:
+        return new_run_seed()
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise LaunchError(f"the seed must be a whole number 0 to {MAX_SEED}, got {seed!r}")
+    return seed
+
+
+def _only(jobs: Collection[str], only: Collection[str]) -> set[str]:
+    """The jobs under each path of ``only``; a path that names none is an error."""
+    chosen: set[str] = set()
+    for path in only:
+        found = jobs_under(jobs, [path])
+        if not found:
+            raise NoSuchJob(f"no job or group {path!r} in the run{suggest(path, sorted(jobs))}")
+        chosen |= found
+    return chosen
+
+
 def _interval(seconds: float) -> float:
     # A zero, negative or NaN interval would sample in a busy loop.
     if not 0.01 <= seconds <= 86400:
@@ -98,8 +127,15 @@ class Execution:
         base_env: Mapping[str, str] | None = None,
         cwd: str | None = None,
         only: Collection[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        seed: int | None = None,
+        artefacts: Mapping[str, tuple[Artefact, ...]] | None = None,
     ) -> None:
         """Check and plan ``spec``, then open its run; ``only`` restricts it (reruns).
+
+        ``env`` overrides the spec's ``env`` at every level (``-e NAME=VALUE``); ``seed`` is
+        the run's seed (random when None); ``artefacts`` are files of jobs outside the
+        run that its jobs' ``inputs`` may name (a rerun's parent's).
 
         Everything a user can get wrong is checked before anything is written, so a bad
         spec, option or backend leaves no run directory behind.
@@ -122,8 +158,17 @@ class Execution:
         self.path = base / self.id
         self.base_env = dict(os.environ if base_env is None else base_env)
         self.cwd = cwd or os.getcwd()
+        self.overrides = _overrides(env)
+        self.seed = _seed(seed)
+        self.prior = dict(artefacts or {})
         self.plan = plan(
-            self.spec, base_env=self.base_env, cwd=self.cwd, run_id=self.id, run_dir=str(self.path)
+            self.spec,
+            base_env=self.base_env,
+            cwd=self.cwd,
+            run_id=self.id,
+            run_dir=str(self.path),
+            overrides=self.overrides,
+            seed=self.seed,
         )
         if only is not None:
             self.plan = self.plan.subset(only)
@@ -143,20 +188,44 @@ class Execution:
         parent: Path,
         *,
         failed: bool = True,
+        only: Collection[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        deps: bool = True,
         runs_dir: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> Execution:
         """A rerun of the run at ``parent``: its failed jobs (and those skipped because of
-        them, or every job with ``failed=False``), with its spec, cwd and environment.
+        them), every job with ``failed=False``, or the jobs under ``only``; with its spec,
+        cwd, environment and seeds, plus ``env`` overrides.
 
-        ``options`` are those of ``Execution`` (``parallel``, ``backend``...).
+        With ``deps`` the rerun also runs every job the chosen ones wait on through
+        ``on_pass`` and ``inputs``, transitively, so that what they need is rebuilt;
+        without, they use the parent's artefacts. ``options`` are ``Execution``'s.
         """
         with StoreReader(parent) as reader:
-            info, rows = reader.run_info(), reader.jobs()
+            info, rows, made = reader.run_info(), reader.jobs(), reader.artefacts()
         statuses = {row["job"]: row["status"] for row in rows}
         depends = {
             row["job"]: jobs_under(statuses, [t for _, t in row["depends"] or ()]) for row in rows
         }
+        if only is not None:
+            chosen = _only(statuses, only)
+        else:
+            chosen = rerun_selection(statuses, depends, failed=failed)
+        if deps:
+            needs = {
+                row["job"]: jobs_under(
+                    statuses, [t for k, t in row["depends"] or () if k == "pass"]
+                )
+                for row in rows
+            }
+            chosen = with_needs(chosen, needs)
+        artefacts: dict[str, list[Artefact]] = {}
+        for item in made:
+            if item["job"] not in chosen:
+                artefacts.setdefault(item["job"], []).append(
+                    Artefact(name=item["name"], path=item["path"], bytes=item["bytes"])
+                )
         spec = load_spec(text=info["spec_text"])
         spec_path = Path(info["cwd"], info["spec"])
         spec = dataclasses.replace(spec, file=info["spec"], directory=str(spec_path.parent))
@@ -171,7 +240,10 @@ class Execution:
             parent=info["id"],
             base_env=base_env,
             cwd=info["cwd"],
-            only=rerun_selection(statuses, depends, failed=failed),
+            only=chosen,
+            env={**(info["overrides"] or {}), **(env or {})},
+            seed=info["seed"],
+            artefacts={job: tuple(found) for job, found in artefacts.items()},
             **options,
         )
 
@@ -200,6 +272,8 @@ class Execution:
             pid=os.getpid(),
             parent=parent,
             backend=self.backend,
+            seed=self.seed,
+            overrides=self.overrides,
         )
 
     def _job_rows(self) -> list[JobRow]:
@@ -218,6 +292,9 @@ class Execution:
                 licenses=j.licenses,
                 timeout_s=j.timeout_s,
                 depends=tuple((c.kind, t) for c in j.conditions for t in c.targets),
+                seed=j.seed,
+                params=dict(j.params),
+                inputs=j.inputs,
             )
             for j in self.plan.jobs
         ]
@@ -253,7 +330,12 @@ class Execution:
                 scheduler=self.scheduler,
             ) as backend:
                 self.status = await run_plan(
-                    self.plan, self.sink, backend, limits=self.limits, base_env=self.base_env
+                    self.plan,
+                    self.sink,
+                    backend,
+                    limits=self.limits,
+                    base_env=self.base_env,
+                    artefacts=self.prior,
                 )
         except asyncio.CancelledError:
             self.status = Status.CANCELLED

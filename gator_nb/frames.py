@@ -13,6 +13,7 @@ import pandas as pd
 from gator_nb.events import Severity, Status
 
 __all__ = [
+    "ARTEFACT_COLUMNS",
     "GROUP_METRIC_COLUMNS",
     "JOB_COLUMNS",
     "MESSAGE_COLUMNS",
@@ -20,6 +21,7 @@ __all__ = [
     "RESOURCE_COLUMNS",
     "RUN_COLUMNS",
     "TEST_COLUMNS",
+    "artefacts",
     "group_metrics",
     "jobs",
     "messages",
@@ -49,6 +51,7 @@ JOB_COLUMNS = {
     "signal": "Int64",
     "timed_out": "boolean",
     "reason": "string",
+    "seed": "Int64",
     "tests": "Int64",
     "tests_failed": "Int64",
     "lines": "Int64",
@@ -114,9 +117,22 @@ def _frame(
 
 
 def jobs(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per leaf job, in spec order."""
+    """One row per leaf job, in spec order; then a ``param_<name>`` column per param."""
     rows = [{**r, "warnings": r.get("warnings") or 0, "errors": r.get("errors") or 0} for r in rows]
-    return _frame(rows, JOB_COLUMNS)
+    frame = _frame(rows, JOB_COLUMNS)
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row.get("params") or {}))
+    for name in names:
+        frame[f"param_{name}"] = pd.Series(
+            [(row.get("params") or {}).get(name) for row in rows], dtype="string"
+        )
+    return frame
+
+
+def artefacts(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per file a job's ``outputs`` matched."""
+    return _frame(rows, ARTEFACT_COLUMNS)
 
 
 def messages(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -158,6 +174,7 @@ TEST_COLUMNS = {
     "message": "string",
 }
 METRIC_COLUMNS = {"job": "string", "name": "string", "value": "float64"}
+ARTEFACT_COLUMNS = {"job": "string", "name": "string", "path": "string", "bytes": "Int64"}
 GROUP_METRIC_COLUMNS = {
     "group": "string",
     "name": "string",

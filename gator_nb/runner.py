@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -241,6 +241,19 @@ class Run:
             return frames.resources(reader.samples())
 
     @property
+    def seed(self) -> int:
+        """The run's seed: ``gator run --seed N`` (or ``gn.run(seed=N)``) runs the same seeds."""
+        return int(self.info()["seed"] or 0)
+
+    @property
+    def artefacts(self) -> pd.DataFrame:
+        """One row per file a job's ``outputs`` matched: ``job``, ``name``, ``path``, ``bytes``."""
+        from gator_nb import frames
+
+        with self._reader() as reader:
+            return frames.artefacts(reader.artefacts())
+
+    @property
     def tests(self) -> pd.DataFrame:
         """One row per test case read from the jobs' ``results`` files."""
         from gator_nb import frames
@@ -439,11 +452,17 @@ def run(
     memory: int | None = None,
     licenses: Mapping[str, int] | None = None,
     sample_interval: float = 1.0,
+    env: Mapping[str, str] | None = None,
+    seed: int | None = None,
 ) -> Run:
     """Start a run of ``spec``; with ``wait`` (the default) return once it has ended.
 
+    ``env`` wins over the spec's ``env`` at every level; ``seed`` is the run's seed (each
+    job's ``GATOR_SEED`` derives from it; random and recorded when None).
+
     Raises:
         SpecError: the spec has problems; nothing was run.
+        LaunchError: an option or the backend cannot be used; nothing was run.
     """
     execution = Execution(
         spec,
@@ -455,6 +474,8 @@ def run(
         licenses=licenses,
         sample_interval=sample_interval,
         argv=tuple(sys.argv),
+        env=env,
+        seed=seed,
     )
     started = Run.start(execution)
     if wait:
@@ -496,21 +517,30 @@ def runs(runs_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
 def rerun(
     previous: Run | str | os.PathLike[str],
     failed: bool = True,
+    only: Iterable[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    deps: bool = True,
     *,
     parallel: int | None = None,
     runs_dir: str | os.PathLike[str] | None = None,
     wait: bool = True,
     **options: Any,
 ) -> Run:
-    """Run again the failed jobs of ``previous`` (and those skipped because of them).
+    """Run again the failed jobs of ``previous`` (and those skipped because of them), every
+    job (``failed=False``) or the jobs under the paths in ``only``: a child run.
 
-    The new run uses the spec, working directory and environment ``previous`` ran
-    with, and records ``previous`` as its parent. ``failed=False`` reruns every job.
+    The new run uses the spec, working directory, environment and seeds ``previous`` ran
+    with, plus ``env`` overrides. With ``deps`` it also reruns every job the chosen ones
+    wait on through ``on_pass`` and ``inputs``, transitively, so that a fixed source is
+    rebuilt; without, they use ``previous``'s artefacts.
     """
     before = previous if isinstance(previous, Run) else load(previous, runs_dir)
     execution = Execution.rerun(
         before.path,
         failed=failed,
+        only=None if only is None else list(only),
+        env=env,
+        deps=deps,
         runs_dir=runs_dir,
         parallel=parallel,
         argv=tuple(sys.argv),

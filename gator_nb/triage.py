@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from gator_nb.paths import COPY_INDEX
 
-__all__ = ["bucket", "change", "reproduce", "rerun_selection"]
+__all__ = ["bucket", "change", "reproduce", "rerun_selection", "with_needs"]
 
 # Order matters: the broad number rule runs last, after the shapes that contain numbers.
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -82,6 +82,19 @@ def rerun_selection(
                 chosen.add(job)
                 grew = True
     return chosen
+
+
+def with_needs(chosen: Iterable[str], needs: Mapping[str, Iterable[str]]) -> set[str]:
+    """``chosen`` and every job they need (``needs``: a job's on_pass and inputs producers,
+    as jobs), transitively: a rerun that rebuilds what the chosen jobs use."""
+    found = set(chosen)
+    todo = list(found)
+    while todo:
+        for needed in needs.get(todo.pop(), ()):
+            if needed not in found:
+                found.add(needed)
+                todo.append(needed)
+    return found
 
 
 def change(before: str | None, after: str | None, *, rerun: bool = False) -> str:

@@ -38,6 +38,7 @@ class Launch:
     limits: tuple[tuple[str, int], ...] = ()  # (warning|error|critical, most messages)
     metrics: tuple[tuple[str, str], ...] = ()  # (name, regex with one capture group)
     results: tuple[str, ...] = ()  # JUnit XML files (paths or globs from cwd)
+    outputs: tuple[tuple[str, str], ...] = ()  # (artefact name, path or glob from cwd)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import IO, TYPE_CHECKING
 
+from gator_nb.engine.artefacts import find_outputs
 from gator_nb.engine.launch import Launch
 from gator_nb.engine.lines import Splitter
 from gator_nb.engine.output import Output
@@ -26,7 +27,7 @@ from gator_nb.engine.results import ResultsProblem, read_results
 from gator_nb.engine.rules import rules_for
 from gator_nb.engine.spawn import launch_problem, spawn
 from gator_nb.engine.verdict import Counts, judge
-from gator_nb.events import JobFinished, JobStarted, Severity, TestCase
+from gator_nb.events import Artefact, JobFinished, JobStarted, Severity, TestCase
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -118,6 +119,8 @@ class _Job:
         self._rules = rules_for(launch.severity, launch.metrics)
         self._tests: tuple[TestCase, ...] = ()
         self._bad_results = ""  # why the declared results could not be read
+        self._artefacts: tuple[Artefact, ...] = ()
+        self._missing = ""  # outputs that matched no file
         self.tainted = 0  # a kernel peak up to this much may be the engine's, not the job's
 
     # -- start -------------------------------------------------------------
@@ -213,7 +216,15 @@ class _Job:
     # -- supervise and stop ------------------------------------------------
 
     async def read_results(self) -> None:
-        """Read the job's ``results`` files once it has ended (off the loop: file I/O)."""
+        """Read the job's ``results`` files and find its ``outputs`` once it has ended (off
+        the loop: file I/O)."""
+        if self._launch.outputs:
+            self._artefacts, missing = await asyncio.to_thread(
+                find_outputs, self._launch.outputs, self._launch.cwd
+            )
+            if missing:
+                self._missing = f"gator: outputs not written: {', '.join(missing)}"
+                self._out.note(Severity.WARNING, self._missing)
         if not self._launch.results:
             return
         try:
@@ -370,6 +381,7 @@ class _Job:
             tests=self._tests,
             bad_results=self._bad_results,
             limits=dict(self._launch.limits),
+            missing_outputs=self._missing,
         )
         finished = JobFinished(
             job=self._launch.job,
@@ -387,6 +399,7 @@ class _Job:
             first_error=verdict.first_error,
             lines=out.lines,
             tests=self._tests,
+            artefacts=self._artefacts,
         )
         self._sink(finished)
         return finished

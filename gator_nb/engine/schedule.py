@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from gator_nb.engine.artefacts import input_env
 from gator_nb.engine.backends import Backend
 from gator_nb.engine.launch import Launch, Limits, Sink
 from gator_nb.engine.output import note_block
 from gator_nb.events import (
+    Artefact,
     Event,
     JobFinished,
     JobOutput,
@@ -179,13 +181,18 @@ async def run_plan(
     limits: Limits | None = None,
     base_env: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.time,
+    artefacts: Mapping[str, tuple[Artefact, ...]] | None = None,
 ) -> Status:
     """Run every job of ``plan``; returns the run's status (passed, failed or cancelled).
+
+    ``artefacts``: files of jobs outside the plan that its jobs' ``inputs`` may name (a
+    rerun's parent's), by job path.
 
     Cancelling the task stops every running job's process group, marks the jobs that
     never started ``cancelled`` and emits ``RunFinished`` before re-raising.
     """
     dispatch = _Dispatch(plan, sink, backend, limits or Limits(), base_env, clock)
+    dispatch.artefacts.update(artefacts or {})
     try:
         while True:
             dispatch.start_ready()
@@ -229,6 +236,8 @@ class _Dispatch:
         self.attempts: dict[int, int] = {}  # job index -> attempts started
         self.next_line: dict[int, int] = {}  # where a retry's lines continue the log
         self.retrying: set[int] = set()
+        # Each finished job's artefacts (and, in a rerun, the parent run's): inputs' source.
+        self.artefacts: dict[str, tuple[Artefact, ...]] = {}
 
     def start_ready(self) -> None:
         blocked = []
@@ -250,7 +259,7 @@ class _Dispatch:
             launch = Launch(
                 job=job.path,
                 argv=job.argv,
-                env={**self.env, **job.env},
+                env={**self.env, **job.env, **input_env(job.inputs, self.artefacts)},
                 cwd=job.cwd,
                 timeout_s=job.timeout_s,
                 grace_s=self.limits.grace_s,
@@ -264,6 +273,7 @@ class _Dispatch:
                 limits=job.limits,
                 metrics=job.metrics,
                 results=job.results,
+                outputs=job.outputs,
             )
             job_dir = job.env.get("GATOR_JOB_DIR")
             if job_dir and attempt == 1:
@@ -296,6 +306,8 @@ class _Dispatch:
         job = self.plan.jobs[index]
         self.budget.take(job, -1)
         result = _result(task, job, self.sink, self.clock)
+        if result.artefacts:
+            self.artefacts[job.path] = result.artefacts
         if index in self.retrying:
             self.retrying.discard(index)
             self.gate.status[job.path] = Status.PENDING

@@ -44,6 +44,7 @@ def judge(
     tests: Sequence[TestCase] = (),
     bad_results: str = "",
     limits: Mapping[str, int] | None = None,
+    missing_outputs: str = "",
 ) -> Verdict:
     """The job's status, reason and first error.
 
@@ -73,9 +74,12 @@ def judge(
         return failed(Reason.EXIT_CODE)
     if bad_results:
         return failed(Reason.BAD_RESULTS, bad_results)
-    return _within_limits(counts, limits or {}) or Verdict(
-        status=Status.PASSED, reason=Reason.NONE, first_error=first
-    )
+    over = _within_limits(counts, limits or {})
+    if over is not None:
+        return over
+    if missing_outputs:  # only a job that would have passed: else its failure says more
+        return failed(Reason.MISSING_OUTPUT, missing_outputs)
+    return Verdict(status=Status.PASSED, reason=Reason.NONE, first_error=first)
 
 
 def _within_limits(counts: Counts, limits: Mapping[str, int]) -> Verdict | None:

@@ -43,6 +43,33 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         },
     ),
     (("--all",), {"action": "store_true", "help": "with --rerun: every job of RUN"}),
+    (
+        ("--only",),
+        {
+            "action": "append",
+            "default": None,
+            "metavar": "PATH",
+            "help": "with --rerun: the jobs under PATH instead (repeatable)",
+        },
+    ),
+    (
+        ("--no-deps",),
+        {
+            "dest": "deps",
+            "action": "store_false",
+            "help": "with --rerun: use RUN's artefacts instead of rerunning what jobs wait on",
+        },
+    ),
+    (
+        ("-e", "--env"),
+        {
+            "action": "append",
+            "default": [],
+            "metavar": "NAME=VALUE",
+            "help": "set a variable for every job, over the spec's env (repeatable)",
+        },
+    ),
+    (("--seed",), {"type": int, "default": None, "help": "the run's seed (default: random)"}),
 ]
 
 
@@ -77,6 +104,7 @@ class GatorMagics(Magics):
         args = _ARGUMENTS.parse_argstring(cast(Any, self).gator, line)
         if args.parallel is not None and args.parallel < 1:
             raise UsageError(f"--parallel must be at least 1, got {args.parallel}")
+        args.env = _assignments(args.env)
         if args.rerun is not None:
             if args.spec or cell is not None:
                 raise UsageError("%gator --rerun RUN takes no spec: it reruns RUN's own")
@@ -127,6 +155,8 @@ def _start(spec: str | Spec, args: Any, *, cell: bool) -> Run:
             backend=args.backend,
             scheduler=args.scheduler,
             wait=False,
+            env=args.env,
+            seed=args.seed,
         )
     except SpecError as exc:
         raise UsageError(spec_problems(exc, cell=cell)) from None
@@ -142,6 +172,9 @@ def _rerun(args: Any) -> Run:
         return gn.rerun(
             previous,
             failed=not args.all,
+            only=args.only,
+            env=args.env,
+            deps=args.deps,
             parallel=args.parallel,
             runs_dir=args.runs_dir,
             wait=False,
@@ -150,6 +183,16 @@ def _rerun(args: Any) -> Run:
         raise UsageError(spec_problems(exc)) from None
     except GatorError as exc:  # no such run
         raise UsageError(str(exc)) from None
+
+
+def _assignments(items: list[str]) -> dict[str, str]:
+    env = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not equals or not name.isidentifier():
+            raise UsageError(f"-e expects NAME=VALUE, got {item!r}")
+        env[name] = value
+    return env
 
 
 def register(ipython: Any) -> None:

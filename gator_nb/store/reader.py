@@ -20,7 +20,7 @@ __all__ = ["StoreReader", "list_runs"]
 
 # Version 1 stores (before tests and metrics) read as runs without either.
 _READABLE = (1, SCHEMA_VERSION)
-_JSON_COLUMNS = ("argv", "env", "licenses", "depends", "extra")
+_JSON_COLUMNS = ("argv", "env", "licenses", "depends", "extra", "params", "inputs")
 _SEVERITY_NAMES = {int(s): s.name for s in Severity}
 _INFO = Severity.INFO.name
 
@@ -89,6 +89,7 @@ class StoreReader:
             raise StoreError(f"{self.path}: the store holds no run")
         info = rows[0]
         info["argv"] = tuple(json.loads(info["argv"]))
+        info["overrides"] = json.loads(info.get("overrides") or "{}")
         info["path"] = str(self.run_dir)
         info["duration_s"] = None if info["end"] is None else info["end"] - info["start"]
         counts = {str(status): 0 for status in Status}
@@ -113,8 +114,9 @@ class StoreReader:
 
     def _job(self, row: dict[str, Any]) -> dict[str, Any]:
         for name in _JSON_COLUMNS:
-            row[name] = _tuples(json.loads(row[name] or "null"))
+            row[name] = _tuples(json.loads(row.get(name) or "null"))
         row["env"] = row["env"] or {}
+        row["params"] = row["params"] or {}
         row["extra"] = row["extra"] or {}
         row["timed_out"] = bool(row["timed_out"])
         start, end = row["start"], row["end"]
@@ -149,6 +151,19 @@ class StoreReader:
                 "SELECT j.job, t.suite, t.test, t.status, t.duration_s, t.message"
                 f" FROM tests t JOIN jobs j ON j.id = t.job_id {where}"
                 ' ORDER BY j."index", j.id, t.rowid',
+                params,
+            )
+        )
+
+    def artefacts(self, job: str | None = None) -> list[dict[str, Any]]:
+        """Files the jobs' ``outputs`` matched, in spec order, then output order."""
+        if self.version < 2:
+            return []
+        where, params = ("WHERE j.job = ?", (job,)) if job is not None else ("", ())
+        return list(
+            self.query(
+                "SELECT j.job, a.name, a.path, a.bytes FROM artefacts a"
+                f' JOIN jobs j ON j.id = a.job_id {where} ORDER BY j."index", j.id, a.rowid',
                 params,
             )
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["DB_NAME", "SCHEMA_VERSION", "GroupRow", "JobRow", "RunInfo", "connect_rw", "log_path"]
 
-SCHEMA_VERSION = 2  # 2: test cases, metrics, per-job test counts
+SCHEMA_VERSION = 2  # 2: test cases, metrics, artefacts, seeds, params, env overrides
 DB_NAME = "run.sqlite"
 
 # One line per job is never a row: lines live in logs/<job>.log, ``blocks`` indexes
@@ -23,7 +23,7 @@ SCHEMA = f"""
 BEGIN;
 CREATE TABLE run (id TEXT PRIMARY KEY, spec TEXT, spec_text TEXT, status TEXT,
   start REAL, "end" REAL, cwd TEXT, argv TEXT, hostname TEXT, parent TEXT,
-  backend TEXT, pid INTEGER);
+  backend TEXT, pid INTEGER, seed INTEGER, overrides TEXT);
 CREATE TABLE groups (path TEXT PRIMARY KEY, parent TEXT, kind TEXT,
   "index" INTEGER, array_index INTEGER);
 CREATE TABLE jobs (id INTEGER PRIMARY KEY, job TEXT NOT NULL UNIQUE, "group" TEXT,
@@ -35,7 +35,7 @@ CREATE TABLE jobs (id INTEGER PRIMARY KEY, job TEXT NOT NULL UNIQUE, "group" TEX
   lines INTEGER NOT NULL DEFAULT 0, command TEXT, argv TEXT, cwd TEXT, env TEXT,
   cores INTEGER, memory INTEGER, licenses TEXT, timeout_s REAL, depends TEXT,
   pid INTEGER, hostname TEXT, attempt INTEGER, extra TEXT, queued_s REAL,
-  tests INTEGER, tests_failed INTEGER);
+  tests INTEGER, tests_failed INTEGER, seed INTEGER, params TEXT, inputs TEXT);
 CREATE TABLE blocks (job_id INTEGER NOT NULL, first_line INTEGER NOT NULL,
   count INTEGER NOT NULL, stream TEXT NOT NULL, time REAL NOT NULL,
   offset INTEGER NOT NULL, length INTEGER NOT NULL,
@@ -50,6 +50,9 @@ CREATE INDEX samples_job ON samples (job_id, time);
 CREATE TABLE tests (job_id INTEGER NOT NULL, suite TEXT NOT NULL, test TEXT NOT NULL,
   status TEXT NOT NULL, duration_s REAL, message TEXT NOT NULL);
 CREATE INDEX tests_job ON tests (job_id);
+CREATE TABLE artefacts (job_id INTEGER NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL,
+  bytes INTEGER NOT NULL);
+CREATE INDEX artefacts_job ON artefacts (job_id);
 CREATE TABLE metrics (job_id INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,
   time REAL NOT NULL, PRIMARY KEY (job_id, name)) WITHOUT ROWID;
 PRAGMA user_version = {SCHEMA_VERSION};
@@ -69,13 +72,15 @@ INSERT_BLOCK = "INSERT OR REPLACE INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?)"
 INSERT_MESSAGE = "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?)"
 INSERT_SAMPLE = "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 INSERT_TEST = "INSERT INTO tests VALUES (?, ?, ?, ?, ?, ?)"
+INSERT_ARTEFACT = "INSERT INTO artefacts VALUES (?, ?, ?, ?)"
+DELETE_ARTEFACTS = "DELETE FROM artefacts WHERE job_id = ?"
 DELETE_TESTS = "DELETE FROM tests WHERE job_id = ?"  # a retry's cases replace the last try's
 # The last value of a name within a job is its value.
 INSERT_METRIC = "INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?)"
 INSERT_JOB = (
     'INSERT INTO jobs (id, job, "group", "index", array_index, command, argv, cwd,'
-    " env, cores, memory, licenses, timeout_s, depends)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " env, cores, memory, licenses, timeout_s, depends, seed, params, inputs)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 UPDATE_STARTED = (
     "UPDATE jobs SET status = 'running', start = ?, \"end\" = NULL, pid = ?,"
@@ -103,6 +108,8 @@ class RunInfo:
     parent: str | None = None
     backend: str = "local"
     pid: int | None = None  # the engine's process, to tell a live run from a killed one
+    seed: int | None = None  # the run's seed: each job's seed derives from it
+    overrides: Mapping[str, str] | None = None  # -e NAME=VALUE, env=: win over the spec
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,6 +129,9 @@ class JobRow:
     licenses: tuple[tuple[str, int], ...]
     timeout_s: float | None
     depends: tuple[tuple[str, str], ...]
+    seed: int | None = None
+    params: Mapping[str, str] | None = None
+    inputs: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (artefact name, producer jobs)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

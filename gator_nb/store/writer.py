@@ -32,7 +32,9 @@ from gator_nb.events import (
 )
 from gator_nb.store.schema import (
     DB_NAME,
+    DELETE_ARTEFACTS,
     DELETE_TESTS,
+    INSERT_ARTEFACT,
     INSERT_BLOCK,
     INSERT_JOB,
     INSERT_MESSAGE,
@@ -135,9 +137,10 @@ class StoreWriter:
         groups: Sequence[GroupRow],
     ) -> None:
         db.execute(
-            "INSERT INTO run VALUES (?, ?, ?, 'running', ?, NULL, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO run VALUES (?, ?, ?, 'running', ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run.id, run.spec, run.spec_text, run.start, run.cwd,
-             json.dumps(run.argv), run.hostname, run.parent, run.backend, run.pid),
+             json.dumps(run.argv), run.hostname, run.parent, run.backend, run.pid,
+             run.seed, json.dumps(dict(run.overrides or {}))),
         )  # fmt: skip
         db.executemany(
             "INSERT INTO groups VALUES (?, ?, ?, ?, ?)",
@@ -150,7 +153,8 @@ class StoreWriter:
                 (job_id, j.job, j.group, j.index, j.array_index, j.command,
                  json.dumps(j.argv), j.cwd, json.dumps(dict(j.env)), j.cores,
                  j.memory, json.dumps(j.licenses), j.timeout_s,
-                 json.dumps(j.depends))
+                 json.dumps(j.depends), j.seed, json.dumps(dict(j.params or {})),
+                 json.dumps(j.inputs))
             )  # fmt: skip
         db.executemany(INSERT_JOB, rows)
 
@@ -318,7 +322,7 @@ class StoreWriter:
             # An event for a job outside the plan still gets a row, not an error.
             job_id = self._ids[job] = len(self._ids) + 1
             params = (job_id, job, "", job_id, None, "", "[]", "", "{}", 1, None,
-                      "[]", None, "[]")  # fmt: skip
+                      "[]", None, "[]", None, "{}", "[]")  # fmt: skip
             b.ops.append((INSERT_JOB, params))
         return job_id
 
@@ -348,6 +352,9 @@ class StoreWriter:
     def _finished(self, e: JobFinished, b: _Batch) -> None:
         job_id = self._job_id(e.job, b)
         tests = failed = None
+        if e.artefacts:
+            b.ops.append((DELETE_ARTEFACTS, (job_id,)))
+            b.ops.extend((INSERT_ARTEFACT, (job_id, a.name, a.path, a.bytes)) for a in e.artefacts)
         if e.tests:
             tests, failed = len(e.tests), sum(t.status in ("failed", "error") for t in e.tests)
             b.ops.append((DELETE_TESTS, (job_id,)))
