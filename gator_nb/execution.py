@@ -174,7 +174,7 @@ class Execution:
             self.plan = self.plan.subset(only)
         self.state = RunState(
             ((j.path, j.group) for j in self.plan.jobs),
-            ((g.path, g.parent, g.kind) for g in self.plan.groups.values()),
+            ((g.path, g.parent, g.kind, g.params) for g in self.plan.groups.values()),
         )
         self.listeners: list[Listener] = []
         self.problems: list[str] = []  # what went wrong around the jobs (not in them)
@@ -209,9 +209,12 @@ class Execution:
             row["job"]: jobs_under(statuses, [t for _, t in row["depends"] or ()]) for row in rows
         }
         if only is not None:
-            chosen = _only(statuses, only)
+            chosen = followers = _only(statuses, only)
         else:
             chosen = rerun_selection(statuses, depends, failed=failed)
+            # Jobs skipped because of a failure come along; what else they waited on
+            # passed and stays as it was (it is not what needs rebuilding).
+            followers = {job for job in chosen if statuses[job] != "skipped"}
         if deps:
             needs = {
                 row["job"]: jobs_under(
@@ -219,7 +222,7 @@ class Execution:
                 )
                 for row in rows
             }
-            chosen = with_needs(chosen, needs)
+            chosen = chosen | with_needs(followers, needs)
         artefacts: dict[str, list[Artefact]] = {}
         for item in made:
             if item["job"] not in chosen:
@@ -302,7 +305,12 @@ class Execution:
     def _group_rows(self) -> list[GroupRow]:
         return [
             GroupRow(
-                path=g.path, parent=g.parent, kind=g.kind, index=g.index, array_index=g.array_index
+                path=g.path,
+                parent=g.parent,
+                kind=g.kind,
+                index=g.index,
+                array_index=g.array_index,
+                params=g.params,
             )
             for g in self.plan.groups.values()
         ]

@@ -53,6 +53,7 @@ class NodeState:
     status: Status = Status.PENDING  # jobs: their own; groups: derived by `outcome`
     tests: int = 0  # test cases from results files, under this node
     tests_failed: int = 0  # of which failed or errored
+    params: tuple[tuple[str, str], ...] = ()  # an array copy's matrix values
     values: dict[str, float] = field(default_factory=dict)  # jobs: each metric's last value
     metrics: dict[str, Aggregate] = field(default_factory=dict)  # groups: over their jobs
 
@@ -80,17 +81,22 @@ class RunState:
     """Fold of a run's events into its tree of :class:`NodeState`."""
 
     def __init__(
-        self, jobs: Iterable[tuple[str, str | None]], groups: Iterable[tuple[str, str | None, str]]
+        self, jobs: Iterable[tuple[str, str | None]], groups: Iterable[tuple[Any, ...]]
     ) -> None:
-        """Build the tree from ``(path, group)`` jobs and ``(path, parent, kind)`` groups."""
+        """Build the tree from ``(path, group)`` jobs and ``(path, parent, kind[, params])``
+        groups (``params``: an array copy's matrix values)."""
         self.nodes: dict[str, NodeState] = {}
         self.roots: list[str] = []
         self.version = 0
         self.status = Status.RUNNING
         self.start: float | None = None
         self.end: float | None = None
-        for path, parent, kind in groups:
-            self._add(NodeState(path=path, kind=kind, parent=parent))
+        for path, parent, kind, *params in groups:
+            self._add(
+                NodeState(
+                    path=path, kind=kind, parent=parent, params=tuple(params[0] if params else ())
+                )
+            )
         for path, group in jobs:
             self._add(
                 NodeState(path=path, kind="job", parent=group, total=1, counts={Status.PENDING: 1})
@@ -216,7 +222,10 @@ class RunState:
         rows = list(jobs)
         state = cls(
             ((str(r["job"]), r["group"] or None) for r in rows),
-            ((str(g["path"]), g["parent"], str(g["kind"])) for g in groups),
+            (
+                (str(g["path"]), g["parent"], str(g["kind"]), tuple(g.get("params") or ()))
+                for g in groups
+            ),
         )
         for row in rows:
             state._settle(row)

@@ -133,11 +133,15 @@ def summary_text(head: Header) -> str:
     return text
 
 
-def label(node: NodeState) -> str:
-    """A node's name in the tree: its last path segment, with its copy for jobs in arrays."""
+def label(node: NodeState, state: RunState | None = None) -> str:
+    """A node's name in the tree: its last path segment, with its copy for jobs in arrays
+    and the copy's matrix values: ``tests[3].sim test=stress width=16``."""
     name = node.path.rsplit(".", 1)[-1] if node.parent else node.path
     if node.parent and node.parent.endswith("]"):  # in an array copy: "tests[3].smoke"
         name = node.parent.rsplit(".", 1)[-1] + "." + name
+        copy = state.nodes.get(node.parent) if state is not None else None
+        if copy is not None and copy.params:
+            name += " " + " ".join(f"{key}={value}" for key, value in copy.params)
     return name
 
 
@@ -217,7 +221,7 @@ def _row(state: RunState, node: NodeState, depth: int, now: float, is_open: bool
         key=node.path,
         kind=node.kind,
         depth=depth,
-        name=label(node),
+        name=label(node, state),
         status=node.outcome,
         done=node.done,
         total=node.total,

@@ -249,8 +249,7 @@ def test_dependency_problems() -> None:
         "<text>:6:60: error: $.jobs[2].on_pass[4]: 'a[0]': 'a' is not a !JobArray",
         "<text>:6:68: error: $.jobs[2].on_pass[5]: expected a job name or dotted path like "
         "'inner.say_hi', got 'bad name'",
-        "<text>:8:45: error: $.jobs[4].on_done[0]: 'arr[2]': index out of range "
-        "(arr has 2 copies)",
+        "<text>:8:45: error: $.jobs[4].on_done[0]: 'arr[2]': index out of range (arr has 2 copies)",
         "<text>:9:33: error: $.jobs[5].on_fail[0]: 'g.h' is inside this group, so it can never "
         "finish first",
     ]

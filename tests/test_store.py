@@ -171,7 +171,7 @@ def test_plan_and_events_round_trip(writer: StoreWriter) -> None:
     ]  # fmt: skip
     assert reader.groups()[1] == {
         "path": "top.counting", "parent": "top", "kind": "array", "index": 1,
-        "array_index": None,
+        "array_index": None, "params": (),
     }  # fmt: skip
     assert list(reader.samples()) == [
         {"time": 11.0, "job": job, "cpu_percent": 50.0, "rss": 100, "vms": 200,

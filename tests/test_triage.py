@@ -156,13 +156,18 @@ def test_rerun_selects_exactly_the_failures_and_their_skips(failed_run: gn.Run) 
     assert set(failed_run.jobs.query("status == 'skipped'")["job"]) == {"top.after_tests"}
     child = gn.rerun(failed_run)
     assert child.parent == failed_run.id
-    assert list(child.jobs["job"]) == ["top.tests[1].sim", "top.tests[3].sim", "top.after_tests"]
-    assert list(child.jobs["status"]) == ["failed", "failed", "skipped"]
+    # The build the failed simulations wait on is rebuilt (deps=True, the default).
+    assert list(child.jobs["job"]) == [
+        "top.build", "top.tests[1].sim", "top.tests[3].sim", "top.after_tests",
+    ]  # fmt: skip
+    assert list(child.jobs["status"]) == ["passed", "failed", "failed", "skipped"]
+    alone = gn.rerun(failed_run, deps=False)
+    assert list(alone.jobs["job"]) == ["top.tests[1].sim", "top.tests[3].sim", "top.after_tests"]
     # The same environment as the first run, not the caller's current one.
     assert child.log("top.tests[1].sim").splitlines()[-1] == "sour kept"
     comparison = gn.compare(failed_run, child)
     assert dict(zip(comparison["job"], comparison["change"], strict=True)) == {
-        "top.build": "not-rerun",
+        "top.build": "unchanged",
         "top.tests[0].sim": "not-rerun",
         "top.tests[1].sim": "still failing",
         "top.tests[2].sim": "not-rerun",
@@ -220,7 +225,7 @@ def test_cli_rerun_compare_and_report(failed_run: gn.Run, tmp_path: Path) -> Non
         check=False,
     )
     assert quiet.returncode == 1
-    assert quiet.stdout.count("\n") == 1 and quiet.stdout.startswith("gator: failed: 3/3 done")
+    assert quiet.stdout.count("\n") == 1 and quiet.stdout.startswith("gator: failed: 4/4 done")
     done = subprocess.run(
         [*gator, "compare", failed_run.id, child, "--runs-dir", runs],
         capture_output=True,
@@ -229,8 +234,8 @@ def test_cli_rerun_compare_and_report(failed_run: gn.Run, tmp_path: Path) -> Non
     )
     assert "still failing   top.tests[1].sim" not in done.stdout
     assert "still failing  top.tests[1].sim  (failed -> failed)" in done.stdout
-    assert "      4 not-rerun" in done.stdout  # counted, listed only with --all
-    assert "top.build" not in done.stdout and "removed" not in done.stdout
+    assert "      3 not-rerun" in done.stdout  # counted, listed only with --all
+    assert "top.tests[0].sim" not in done.stdout and "removed" not in done.stdout
     junit = tmp_path / "r.xml"
     done = subprocess.run(
         [*gator, "report", child, "--junit", str(junit), "--runs-dir", runs],
@@ -238,4 +243,4 @@ def test_cli_rerun_compare_and_report(failed_run: gn.Run, tmp_path: Path) -> Non
         text=True,
         check=True,
     )
-    assert ET.parse(junit).getroot().get("tests") == "3"
+    assert ET.parse(junit).getroot().get("tests") == "4"  # the rebuilt build too

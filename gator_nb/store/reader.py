@@ -182,8 +182,11 @@ class StoreReader:
         )
 
     def groups(self) -> list[dict[str, Any]]:
-        """One dict per group or array node, in plan order."""
-        return list(self.query("SELECT * FROM groups ORDER BY rowid"))
+        """One dict per group or array node, in plan order (``params``: a copy's matrix)."""
+        rows = list(self.query("SELECT * FROM groups ORDER BY rowid"))
+        for row in rows:
+            row["params"] = tuple(tuple(p) for p in json.loads(row.get("params") or "[]"))
+        return rows
 
     def _job_ids(self, job: str | None) -> list[tuple[int, str]]:
         where, params = ("WHERE job = ?", (job,)) if job is not None else ("", ())

@@ -25,7 +25,7 @@ CREATE TABLE run (id TEXT PRIMARY KEY, spec TEXT, spec_text TEXT, status TEXT,
   start REAL, "end" REAL, cwd TEXT, argv TEXT, hostname TEXT, parent TEXT,
   backend TEXT, pid INTEGER, seed INTEGER, overrides TEXT);
 CREATE TABLE groups (path TEXT PRIMARY KEY, parent TEXT, kind TEXT,
-  "index" INTEGER, array_index INTEGER);
+  "index" INTEGER, array_index INTEGER, params TEXT);
 CREATE TABLE jobs (id INTEGER PRIMARY KEY, job TEXT NOT NULL UNIQUE, "group" TEXT,
   "index" INTEGER, array_index INTEGER, status TEXT NOT NULL DEFAULT 'pending',
   exit_code INTEGER, signal INTEGER, timed_out INTEGER NOT NULL DEFAULT 0,
@@ -143,6 +143,7 @@ class GroupRow:
     kind: str
     index: int
     array_index: int | None
+    params: tuple[tuple[str, str], ...] = ()  # an array copy's matrix values
 
 
 def log_path(run_dir: Path, job: str) -> Path:

@@ -143,8 +143,11 @@ class StoreWriter:
              run.seed, json.dumps(dict(run.overrides or {}))),
         )  # fmt: skip
         db.executemany(
-            "INSERT INTO groups VALUES (?, ?, ?, ?, ?)",
-            [(g.path, g.parent, g.kind, g.index, g.array_index) for g in groups],
+            "INSERT INTO groups VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (g.path, g.parent, g.kind, g.index, g.array_index, json.dumps(g.params))
+                for g in groups
+            ],
         )
         rows = []
         for job_id, j in enumerate(jobs, 1):
