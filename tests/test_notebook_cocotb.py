@@ -39,5 +39,6 @@ def test_cocotb_notebook_executes(tmp_path: Path) -> None:
     assert "test-failed" in text and "test_sub" in text
     assert "sub(<HEX>, <HEX>) = <HEX>, expected <HEX>" in text
     assert "sub_borrows" in text
-    assert "('passed', 18, {'passed'})" in text  # without the bug
+    assert "('passed',\n ['alu.build'," in text  # the fix: the build is rerun first
+    assert "not-rerun" in text and "fixed" in text
     assert (work / "gator-runs" / "cocotb.xml").exists()

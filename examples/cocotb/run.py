@@ -1,8 +1,8 @@
 """Build alu.v once, or run its cocotb tests on that build: the two kinds of job of
-examples/cocotb.yaml. Uses cocotb's own Python runner with Icarus Verilog.
+examples/cocotb/regression.yaml. Uses cocotb's own Python runner with Icarus Verilog.
 
     python run.py build BUILD_DIR          (ALU_BUG=1 builds the buggy ALU)
-    python run.py test BUILD_DIR SEED RESULTS_XML
+    python run.py test BUILD_DIR/sim.vvp SEED RESULTS_XML
 """
 
 import os
@@ -16,7 +16,8 @@ HERE = Path(__file__).resolve().parent
 
 def main(argv: list[str]) -> int:
     runner = get_runner("icarus")
-    mode, build_dir = argv[0], Path(argv[1]).resolve()
+    mode, built = argv[0], Path(argv[1]).resolve()
+    build_dir = built if mode == "build" else built.parent
     if mode == "build":
         defines = {"ALU_BUG": 1} if os.environ.get("ALU_BUG", "0") not in ("", "0") else {}
         runner.build(

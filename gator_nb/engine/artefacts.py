@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from gator_nb.events import Artefact
 
-__all__ = ["find_outputs", "input_env"]
+__all__ = ["find_outputs", "input_env", "with_inputs"]
+
+# $GATOR_INPUT_X or ${GATOR_INPUT_X} left in a command line by the planner: filled at launch.
+_INPUT_VAR = re.compile(r"\$(?:\{(GATOR_INPUT_[A-Za-z0-9_]+)\}|(GATOR_INPUT_[A-Za-z0-9_]+))")
 
 
 def find_outputs(
@@ -45,3 +49,10 @@ def input_env(
         paths = [a.path for p in producers for a in artefacts_of.get(p, ()) if a.name == name]
         env[f"GATOR_INPUT_{name.upper()}"] = os.pathsep.join(paths)
     return env
+
+
+def with_inputs(text: str, env: Mapping[str, str]) -> str:
+    """``text`` with the ``$GATOR_INPUT_<NAME>`` variables of ``env`` filled in."""
+    if "GATOR_INPUT_" not in text:
+        return text
+    return _INPUT_VAR.sub(lambda m: env.get(m.group(1) or m.group(2), m.group(0)), text)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from gator_nb.engine.artefacts import input_env
+from gator_nb.engine.artefacts import input_env, with_inputs
 from gator_nb.engine.backends import Backend
 from gator_nb.engine.launch import Launch, Limits, Sink
 from gator_nb.engine.output import note_block
@@ -256,11 +256,12 @@ class _Dispatch:
             self.budget.take(job)
             gate.status[job.path] = Status.RUNNING
             attempt = self.attempts[index] = self.attempts.get(index, 0) + 1
+            inputs = input_env(job.inputs, self.artefacts)
             launch = Launch(
                 job=job.path,
-                argv=job.argv,
-                env={**self.env, **job.env, **input_env(job.inputs, self.artefacts)},
-                cwd=job.cwd,
+                argv=tuple(with_inputs(arg, inputs) for arg in job.argv),
+                env={**self.env, **job.env, **inputs},
+                cwd=with_inputs(job.cwd, inputs),
                 timeout_s=job.timeout_s,
                 grace_s=self.limits.grace_s,
                 ready=gate.ready_at.get(index),

@@ -34,6 +34,7 @@ __all__ = ["Condition", "Plan", "PlannedGroup", "PlannedJob", "expand_vars", "pl
 
 # Known only once a run exists; `gator check` must not warn that they are unset.
 _RUN_TIME_VARS = frozenset({"GATOR_RUN_ID", "GATOR_RUN_DIR", "GATOR_JOB_DIR"})
+_INPUT = "GATOR_INPUT_"  # known when the job starts: its producers' artefacts
 
 
 def plan(
@@ -144,7 +145,7 @@ class _Planner:
         unset = Unset()
         text = expand_vars(expand_params(value, scope.params), env, unset)
         at = node.at
-        for name in sorted(unset.names - _RUN_TIME_VARS):
+        for name in sorted(n for n in unset.names - _RUN_TIME_VARS if not n.startswith(_INPUT)):
             key = (f"{at.file}:{at.line}:{at.col}:{where}", name)
             self.warnings.setdefault(
                 key,
