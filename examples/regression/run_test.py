@@ -1,7 +1,8 @@
 """Pretend to run one seeded UVM simulation and print a UVM-style log.
 
 Run by examples/regression.yaml as
-`python3 regression/run_test.py --seed $GATOR_ARRAY_INDEX --test NAME`.
+`python3 regression/run_test.py --seed "{{ seed }}" --test NAME`, with the build that
+regression/compile.py left in $GATOR_INPUT_BUILD.
 Outcomes are fixed by (test, seed), so every run of the regression fails the same way:
 see FAILURES. Writes result.json into $GATOR_JOB_DIR when gator provides one.
 """
@@ -180,6 +181,10 @@ def main() -> int:
     save(result)  # a run that is killed leaves "running" behind for the report
 
     log = Log()
+    build = os.environ.get("GATOR_INPUT_BUILD")
+    if build:  # the compile job's artefact, handed over by gator
+        top = json.loads(Path(build).read_text())["top"]
+        print(f"- loading {top} from {build}")
     finished = simulate(log, options.test, options.seed)
     log.summary()
     print("- tb/tb_top.sv:32: Verilog $finish")
