@@ -4,6 +4,7 @@ examples/cocotb/regression.yaml. Uses cocotb's own Python runner with Icarus Ver
     python run.py build BUILD_DIR          (ALU_BUG=1 builds the buggy ALU)
     python run.py test BUILD_DIR/sim.vvp SEED RESULTS_XML
 """
+
 from __future__ import annotations
 
 import os

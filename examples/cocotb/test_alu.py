@@ -1,4 +1,5 @@
 """cocotb tests of alu.v: random operands from the seed cocotb is given (RANDOM_SEED)."""
+
 from __future__ import annotations
 
 import random
