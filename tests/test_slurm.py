@@ -140,7 +140,7 @@ async def test_the_regression_example_gives_the_same_results_as_locally(
     assert local.status == "failed"
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(180)
 async def test_jobs_run_inside_slurm_allocations(slurm: slurm_setup.Slurm, tmp_path: Path) -> None:
     script = (
         "import psutil\n"
@@ -212,7 +212,41 @@ async def test_scancel_of_the_workers_mid_run(slurm: slurm_setup.Slurm, tmp_path
     await no_jobs_left(slurm)
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(180)
+async def test_a_lost_batch_job_is_replaced(slurm: slurm_setup.Slurm, tmp_path: Path) -> None:
+    """One batch job is all the run asked for: once it is cancelled, only the one gator
+    submits in its place can run the job that waited for the lost one."""
+    spec = write(
+        tmp_path,
+        """
+        !JobGroup
+          id: top
+          jobs:
+            - !Job {id: lost, command: PY, args: [-c, WAITS]}
+            - !Job {id: after, on_done: [lost], command: PY, args: [-c, "print('after')"]}
+        """,
+        WAITS=repr(WAITS),
+    )
+    run = await gator(slurm, tmp_path, spec, "-j", "2", "-v")
+    try:
+        async with asyncio.timeout(60):
+            await run.until(r"\[top\.lost\] ready")
+        (first,) = (await asyncio.to_thread(slurm.run, "squeue", "-h", "-o", "%i")).split()
+        await asyncio.to_thread(slurm.run, "scancel", first)
+        async with asyncio.timeout(60):
+            code, err = await run.end()
+    finally:
+        if run.process.returncode is None:
+            run.process.kill()
+            await run.process.wait()
+    assert code == 1, (run.lines, err)
+    jobs = gn.load("latest", tmp_path / "runs").jobs.set_index("job")
+    assert jobs.loc["top.lost", ["status", "reason"]].tolist() == ["failed", "worker-lost"]
+    assert jobs.loc["top.after", "status"] == "passed"
+    await no_jobs_left(slurm)
+
+
+@pytest.mark.timeout(180)
 async def test_ctrl_c_leaves_no_process_and_no_slurm_job(
     slurm: slurm_setup.Slurm, tmp_path: Path
 ) -> None:
@@ -238,6 +272,7 @@ def _zombie(pid: int) -> bool:
         return True
 
 
+@pytest.mark.timeout(180)  # the first test to run may install and start Slurm
 async def test_a_batch_job_slurm_refuses_is_one_line_and_exit_2(
     slurm: slurm_setup.Slurm, tmp_path: Path
 ) -> None:

@@ -83,8 +83,18 @@ class JobScaler(Scaler):
         # With several worker processes per batch job they are named JOB-0, JOB-1, ...
         job = name if name in spec else name.rpartition("-")[0]
         if job in spec:  # else gator or the cluster retired it on purpose
-            del spec[job]
+            # Under a new name: the cluster closes the old job (gone from its spec) and
+            # submits the new one; the same name again would look like the old one to it.
+            template = spec.pop(job)
+            spec[self._fresh_name()] = template
             self._scale()
+
+    def _fresh_name(self) -> str:
+        taken = {*self._cluster.worker_spec, *self._cluster.workers}
+        number = len(taken)
+        while (name := self._cluster._new_worker_name(number)) in taken:
+            number += 1
+        return str(name)
 
     def _scale(self) -> None:
         self._cluster.scale(jobs=self._jobs)
