@@ -12,14 +12,14 @@ import contextlib
 import math
 import os
 import pickle
-import random
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+from gator_nb.engine.dask_channel import Channel
 from gator_nb.engine.dask_cluster import Scaler, connect, own_cluster, target_of
+from gator_nb.engine.dask_licences import Licenses
 from gator_nb.engine.dask_worker import (
     Reply,
     Request,
@@ -29,15 +29,10 @@ from gator_nb.engine.dask_worker import (
     import_distributed,
 )
 from gator_nb.engine.launch import Launch, Limits, Sink
-from gator_nb.engine.output import Tally, note_block
 from gator_nb.errors import LaunchError
 from gator_nb.events import (
-    Event,
     JobFinished,
-    JobOutput,
-    JobSampled,
     Reason,
-    Severity,
     Status,
 )
 
@@ -47,160 +42,8 @@ CORES = "CORES"  # Dask worker resource that `!Cores` asks for, when workers dec
 MEMORY = "MEMORY"  # ... and `!Memory`, in bytes
 _CATCH_UP_S = 5.0  # wait this long for a job's live batches once its reply is in
 _RESOURCES_S = 2.0  # how stale the engine's view of the workers' resources may get
-_SEAT_WAIT_S = 1.0  # a job needing several seats of a licence gives them back after this
 _START_GRACE_S = 0.5  # how late a job's first batch may be after its worker is lost
 _REQUEUES = 3  # times a job is submitted again because its worker was lost before it started
-
-
-@dataclass(slots=True)
-class _Channel:
-    """One submitted job as the engine sees it: its events, delivered in order."""
-
-    job: str
-    sink: Sink
-    received: int = 0  # batches delivered from the queue
-    want: int | None = None
-    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
-    key: str = ""  # the Dask key of the attempt in flight: each submission has its own
-    worker: str | None = None  # where that submission started, from its first batch
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # ... once it has
-    lost: str | None = None  # the worker that died under this job
-    requeue: bool = False  # its worker was lost before it started: submit it again
-    finished: bool = False
-    tally: Tally = field(default_factory=Tally)  # counted here too: a lost worker never reports
-    peak_rss: int = 0
-
-    def submitted(self, key: str) -> None:
-        """A new submission: what was learnt about the one before does not carry over."""
-        self.key, self.worker, self.lost, self.requeue = key, None, None, False
-        self.received, self.want = 0, None
-        self.arrived.clear()
-        self.caught_up.clear()
-
-    def batch(self, events: Iterable[Event], worker: str) -> None:
-        if self.worker is None:
-            self.worker = worker
-            self.arrived.set()
-        self.deliver(events)
-        self.received += 1
-        if self.want is not None and self.received >= self.want:
-            self.caught_up.set()
-
-    def deliver(self, events: Iterable[Event]) -> None:
-        for event in events:
-            if isinstance(event, JobOutput):
-                for block in event.blocks:
-                    self.tally.count(block)
-            elif isinstance(event, JobSampled):
-                self.peak_rss = max(self.peak_rss, event.rss)
-            elif isinstance(event, JobFinished):
-                self.finished = True
-            self.sink(event)
-
-    def end(self, status: Status, reason: Reason, text: str = "") -> JobFinished:
-        """Finish the job from the engine's side, with a line saying why (if ``text``)."""
-        now = time.time()
-        if text:
-            severity = Severity.ERROR if status == Status.FAILED else Severity.WARNING
-            block = note_block(text, severity, self.tally.lines, now)
-            self.deliver([JobOutput(job=self.job, blocks=(block,))])
-        finished = JobFinished(
-            job=self.job,
-            time=now,
-            status=status,
-            reason=reason,
-            peak_rss=self.peak_rss,
-            warnings=self.tally.warnings,
-            errors=self.tally.errors,
-            first_error=self.tally.first_error,
-            lines=self.tally.lines,
-        )
-        self.deliver([finished])
-        return finished
-
-
-class _Licenses:
-    """One ``distributed.Semaphore`` per limited licence, shared by every run on the cluster."""
-
-    def __init__(self, client: Any, limits: Mapping[str, int]) -> None:
-        self._client, self._limits = client, limits
-        self._semaphores: dict[str, Any] = {}
-
-    async def take(self, wants: Iterable[tuple[str, int]]) -> list[Any]:
-        """Acquire every seat ``wants`` needs; returns one semaphore per seat held."""
-        held: list[Any] = []
-        try:
-            # One order for every run, so that two runs never hold each other's licence.
-            for name, count in sorted(wants):
-                limit = self._limits.get(name)
-                if limit is not None:
-                    held += await self._seats(await self._semaphore(name), min(count, limit))
-        except BaseException:
-            await self.give(held)
-            raise
-        return held
-
-    async def give(self, held: list[Any]) -> None:
-        if held and self._client.status != "running":
-            # The scheduler is gone, and the leases with it: a release would only make
-            # Dask log a traceback per seat.
-            return
-        for semaphore in held:
-            with contextlib.suppress(OSError, RuntimeError):
-                await semaphore.release()
-
-    def close(self) -> None:
-        for semaphore in self._semaphores.values():
-            refresh = getattr(semaphore, "refresh_callback", None)  # absent without lease timeouts
-            if refresh is not None:
-                refresh.stop()
-
-    async def _semaphore(self, name: str) -> Any:
-        semaphore = self._semaphores.get(name)
-        if semaphore is None:
-            semaphore = self._semaphores[name] = import_distributed().Semaphore(
-                max_leases=self._limits[name],
-                name=f"gator-license-{name}",
-                scheduler_rpc=self._client.scheduler,
-                loop=self._client.loop,
-            )
-        try:
-            await semaphore
-        except ValueError as exc:  # registered before with another number of seats
-            raise LaunchError(
-                f"licence {name!r}: another run on this Dask cluster uses a different"
-                f" seat count ({exc})"
-            ) from None
-        return semaphore
-
-    async def _seats(self, semaphore: Any, count: int) -> list[Any]:
-        while True:
-            while not await self._seat(semaphore):
-                pass
-            got = 1
-            while got < count and await self._seat(semaphore):
-                got += 1
-            if got == count:
-                return [semaphore] * count
-            # Holding some seats while waiting for more could deadlock two runs.
-            await self.give([semaphore] * got)
-            await asyncio.sleep(random.uniform(0, _SEAT_WAIT_S))
-
-    async def _seat(self, semaphore: Any) -> bool:
-        """Ask for one seat, waiting at most _SEAT_WAIT_S; True if it was granted.
-
-        A request cancelled on its way would still be granted by the scheduler, to a lease
-        nobody holds, and block the seat until Dask's lease timeout (30 s). So requests are
-        short, and a cancelled one is seen through: a seat it got is given straight back.
-        """
-        request = asyncio.ensure_future(semaphore.acquire(timeout=_SEAT_WAIT_S))
-        try:
-            return bool(await asyncio.shield(request))
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                if await request:
-                    await semaphore.release()
-            raise
 
 
 class DaskBackend:
@@ -231,9 +74,9 @@ class DaskBackend:
         self._prefix = f"gator-{secrets.token_hex(4)}-"
         self._queue_name = self._prefix + "events"
         self._queue: Any = None
-        self._channels: dict[str, _Channel] = {}
+        self._channels: dict[str, Channel] = {}
         self._futures: dict[str, Any] = {}
-        self._licenses = _Licenses(client, self._limits.licenses)
+        self._licenses = Licenses(client, self._limits.licenses)
         self._cancelling: set[str] = set()
         self._declared: dict[str, float] = {}
         self._declared_at = -math.inf
@@ -267,7 +110,7 @@ class DaskBackend:
 
     async def run(self, launch: Launch, sink: Sink) -> JobFinished:
         """Run ``launch`` on a worker; its events reach ``sink`` while it runs."""
-        channel = _Channel(launch.job, sink)
+        channel = Channel(launch.job, sink)
         try:
             return await self._run(launch, channel)
         except asyncio.CancelledError:  # wherever it was: waiting for a licence, running
@@ -275,7 +118,7 @@ class DaskBackend:
                 channel.end(Status.CANCELLED, Reason.CANCELLED)
             raise
 
-    async def _run(self, launch: Launch, channel: _Channel) -> JobFinished:
+    async def _run(self, launch: Launch, channel: Channel) -> JobFinished:
         if self.lost is not None:
             return self._scheduler_lost(channel)
         try:
@@ -287,7 +130,7 @@ class DaskBackend:
         finally:
             await self._licenses.give(held)
 
-    async def _submit(self, launch: Launch, channel: _Channel) -> JobFinished:
+    async def _submit(self, launch: Launch, channel: Channel) -> JobFinished:
         """Submit the job until it starts somewhere: a worker lost first is not its end."""
         for _ in range(_REQUEUES + 1):
             finished = await self._attempt(launch, channel)
@@ -296,7 +139,7 @@ class DaskBackend:
         text = f"gator: {_REQUEUES + 1} Dask workers were lost before this job could start"
         return channel.end(Status.FAILED, Reason.WORKER_LOST, text)
 
-    async def _attempt(self, launch: Launch, channel: _Channel) -> JobFinished | None:
+    async def _attempt(self, launch: Launch, channel: Channel) -> JobFinished | None:
         """One submission under a key of its own; None if it must be submitted again."""
         self._serial += 1
         # A key per submission: cancelling a lost one can never stop (or block) the next.
@@ -334,7 +177,7 @@ class DaskBackend:
             self._demand()
 
     async def _finish(
-        self, channel: _Channel, reply: Reply, *, stopping: bool = False
+        self, channel: Channel, reply: Reply, *, stopping: bool = False
     ) -> JobFinished:
         """Deliver a reply's events after every live batch sent before it."""
         if channel.received < reply.sent:
@@ -355,7 +198,7 @@ class DaskBackend:
         channel.deliver(reply.events)
         return finished
 
-    def _vanished(self, channel: _Channel, exc: BaseException) -> JobFinished:
+    def _vanished(self, channel: Channel, exc: BaseException) -> JobFinished:
         if channel.lost is not None:
             text = f"gator: the Dask worker {channel.lost} running this job was lost"
             return channel.end(Status.FAILED, Reason.WORKER_LOST, text)
@@ -371,7 +214,7 @@ class DaskBackend:
             Status.FAILED, Reason.DASK_CANCELLED, f"gator: Dask cancelled the job: {exc}"
         )
 
-    def _scheduler_lost(self, channel: _Channel) -> JobFinished:
+    def _scheduler_lost(self, channel: Channel) -> JobFinished:
         self.lost_jobs += 1
         return channel.end(Status.FAILED, self._lost_reason, f"gator: {self.lost}")
 
@@ -390,7 +233,7 @@ class DaskBackend:
         if self._futures:
             await self._client.cancel(list(self._futures.values()), reason="cluster")
 
-    async def _stop(self, key: str, future: Any, channel: _Channel) -> None:
+    async def _stop(self, key: str, future: Any, channel: Channel) -> None:
         """The engine cancelled this job: stop it on its worker, pass on what it said."""
         waiter = asyncio.ensure_future(_result(future))
         try:
@@ -451,7 +294,7 @@ class DaskBackend:
         # Dask may already have restarted a task elsewhere: no second copy of the job.
         await self._cancel_remote([key])
 
-    async def _where(self, channel: _Channel, lost: str) -> str:
+    async def _where(self, channel: Channel, lost: str) -> str:
         """Where the submission in flight started: "there" (on ``lost``), "elsewhere", "never".
 
         Its first batch is sent as it starts, but may still be on its way: wait a moment.
