@@ -150,7 +150,7 @@ async def connect(dd: Any, target: Target) -> Any:
     address = target.address
     try:
         dd.comm.parse_address(address)
-        dd.comm.resolve_address(address)
+        await asyncio.to_thread(dd.comm.resolve_address, address)  # may ask DNS
     except (ValueError, OSError) as exc:
         raise LaunchError(f"not a Dask scheduler address: {address!r} ({exc})") from None
     connect_s = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s")
