@@ -33,7 +33,7 @@ class Slurm:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.conf = root / "slurm.conf"
-        self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
+        self.env = {**user_environ(), "SLURM_CONF": str(self.conf)}
         self.daemons: list[subprocess.Popen[bytes]] = []
 
     def run(self, *argv: str) -> str:
@@ -57,6 +57,12 @@ class Slurm:
         ids = self.jobs()
         if ids:
             self.run("scancel", *ids)
+
+
+def user_environ() -> dict[str, str]:
+    """This environment as a user's: without ``make test``'s asyncio debug mode, whose
+    slow-callback reports would mix with what `gator` itself prints."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONASYNCIODEBUG"}
 
 
 def install() -> None:

@@ -21,6 +21,7 @@ from gator_nb.engine.launch import Limits
 from gator_nb.engine.monitor import Monitor
 from gator_nb.errors import LaunchError
 from gator_nb.events import JobOutput, JobStarted, Status
+from tests.slurm import user_environ
 from tests.test_dask import (
     PY,
     WAIT_FOR,
@@ -219,7 +220,7 @@ async def test_an_address_that_is_not_dask_is_one_clear_error(
     else:
         server = await asyncio.start_server(peer, "127.0.0.1", 0)  # type: ignore[arg-type]
         address = f"tcp://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}
+    env = {**user_environ(), "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}
     try:
         gator = await asyncio.create_subprocess_exec(
             PY, "-m", "gator_nb", "run", str(spec), "--backend", "dask", "--scheduler", address,
@@ -261,7 +262,7 @@ async def test_losing_the_scheduler_is_one_line_and_exit_2(
         PY, "-m", "gator_nb", "run", str(spec), "--backend", "dask",
         "--scheduler", scheduler.address, "--licenses", "sim=1", "-j", "2",
         "--runs-dir", str(tmp_path / "runs"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=user_environ(),
     )  # fmt: skip
     assert gator.stdout is not None and gator.stderr is not None
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import os
 import re
 import signal
 import sys
@@ -299,7 +298,7 @@ async def test_a_jobqueue_config_without_a_job_shape_is_one_line_and_exit_2(
         PY, "-m", "gator_nb", "run", str(spec), "--cluster", "slurm",
         "--runs-dir", str(tmp_path / "runs"),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "DASK_CONFIG": str(tmp_path / "dask")},
+        env={**slurm_setup.user_environ(), "DASK_CONFIG": str(tmp_path / "dask")},
     )  # fmt: skip
     async with asyncio.timeout(30):
         _, err = await process.communicate()
