@@ -338,9 +338,10 @@ def _backend(options: argparse.Namespace) -> str:
 def _quiet_dask() -> None:
     """gator says in one line what a lost scheduler or worker means for the run; Dask's
     own log would add tracebacks of its reconnection attempts (-v keeps them)."""
-    from gator_nb.engine.dask_worker import import_distributed
+    # Imported first: on import it sets its loggers' levels from the Dask config. The
+    # backend was checked already: distributed is there.
+    import distributed  # noqa: F401
 
-    import_distributed()  # sets its loggers' levels from the Dask config on import
     for name in list(logging.root.manager.loggerDict):
         if name.split(".")[0] in ("distributed", "tornado"):
             logging.getLogger(name).setLevel(logging.CRITICAL + 1)
