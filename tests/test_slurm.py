@@ -27,6 +27,8 @@ from tests import slurm as slurm_setup
 if importlib.util.find_spec("dask_jobqueue") is None:  # not imported here: see above
     pytest.skip("dask-jobqueue is not installed", allow_module_level=True)
 
+pytestmark = pytest.mark.slurm  # `-m "not slurm"` for a quick loop; `make test` runs them
+
 PY = sys.executable
 EXAMPLES = Path(__file__).parent.parent / "examples"
 # One batch job = one Dask worker with two threads and CORES=2: the whole 2-CPU node, so
