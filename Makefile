@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_dask.py
 	$(BIN)/python benchmarks/bench_views.py
+	$(BIN)/python benchmarks/bench_slurm.py
 
 clean:
 	rm -rf $(VENV) site gator-runs .pytest_cache .mypy_cache .ruff_cache

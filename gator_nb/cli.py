@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import logging
 import os
 import signal
 import sys
@@ -136,8 +137,14 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         help="set a variable for every job, over the spec's env (repeatable)",
     )
     parser.add_argument("--runs-dir", metavar="DIR", help="where runs are kept (./gator-runs)")
-    parser.add_argument("--backend", choices=("local", "dask"), default="local")
-    parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+    parser.add_argument("--backend", choices=("local", "dask"), help="where jobs run (local)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+    where.add_argument(
+        "--cluster",
+        choices=("local", "slurm", "lsf", "sge", "pbs"),
+        help="start a Dask cluster for the run (dask-jobqueue's from the Dask config)",
+    )
     loud = parser.add_mutually_exclusive_group()
     loud.add_argument("-v", "--verbose", action="store_true", help="stream job output")
     loud.add_argument("-q", "--quiet", action="store_true", help="only the final summary")
@@ -261,8 +268,9 @@ def _execution_options(options: argparse.Namespace, argv: list[str]) -> dict[str
         "memory": options.memory,
         "licenses": dict(options.licenses),
         "sample_interval": options.sample_interval,
-        "backend": options.backend,
+        "backend": _backend(options),
         "scheduler": options.scheduler,
+        "cluster": options.cluster,
         "argv": ["gator", *argv],
         "env": dict(options.env),
     }
@@ -296,6 +304,8 @@ def _execute(execution: Execution, options: argparse.Namespace) -> int:
 
     for warning in execution.plan.warnings:
         print(warning, file=sys.stderr)
+    if execution.backend == "dask" and not options.verbose:
+        _quiet_dask()
     live = None
     if sys.stdout.isatty() and not options.quiet:
         live = LiveTree(execution.state, sys.stdout, title=execution.id, verbose=options.verbose)
@@ -317,6 +327,24 @@ def _execute(execution: Execution, options: argparse.Namespace) -> int:
         return 130
     _say(f"gator: {status.value}: {summary}; run {execution.id}", sys.stdout)
     return 0 if status.value == "passed" else 1
+
+
+def _backend(options: argparse.Namespace) -> str:
+    if options.cluster and options.backend == "local":
+        raise GatorError(f"--cluster {options.cluster} runs jobs on Dask: not with --backend local")
+    return str(options.backend or ("dask" if options.cluster else "local"))
+
+
+def _quiet_dask() -> None:
+    """gator says in one line what a lost scheduler or worker means for the run; Dask's
+    own log would add tracebacks of its reconnection attempts (-v keeps them)."""
+    # Imported first: on import it sets its loggers' levels from the Dask config. The
+    # backend was checked already: distributed is there.
+    import distributed  # noqa: F401
+
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] in ("distributed", "tornado"):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
 def _say(text: str, stream: TextIO) -> None:

@@ -62,6 +62,7 @@ class Reason(StrEnum):
     BAD_RESULTS = "bad-results"  # a ``results`` file is missing or not JUnit XML
     LIMIT = "limit"  # it logged more messages of a severity than its ``limits`` allow
     MISSING_OUTPUT = "missing-output"  # one of its ``outputs`` matched no file
+    CLUSTER = "cluster"  # the cluster gator started for the run could not start workers
 
 
 class Severity(IntEnum):

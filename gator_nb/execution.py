@@ -107,6 +107,18 @@ def _interval(seconds: float) -> float:
     return seconds
 
 
+def _backend_for(backend: str, scheduler: Any, cluster: str | None) -> str:
+    from gator_nb.engine.dask_cluster import CLUSTERS
+
+    if cluster is None:
+        return backend
+    if cluster not in CLUSTERS:
+        raise LaunchError(f"unknown cluster {cluster!r}; expected one of {', '.join(CLUSTERS)}")
+    if scheduler is not None:
+        raise LaunchError("give a scheduler or a cluster to start, not both")
+    return "dask"
+
+
 class Execution:
     """One run being executed: its directory, plan, store writer and live state."""
 
@@ -124,6 +136,7 @@ class Execution:
         parent: str | None = None,
         backend: str = "local",
         scheduler: Any = None,
+        cluster: str | None = None,
         base_env: Mapping[str, str] | None = None,
         cwd: str | None = None,
         only: Collection[str] | None = None,
@@ -138,7 +151,9 @@ class Execution:
         run that its jobs' ``inputs`` may name (a rerun's parent's).
 
         Everything a user can get wrong is checked before anything is written, so a bad
-        spec, option or backend leaves no run directory behind.
+        spec, option or backend leaves no run directory behind. ``cluster`` (one the run
+        starts and closes: ``local``, ``slurm``, ``lsf``, ``sge``, ``pbs``) implies the
+        dask backend.
 
         Raises:
             SpecError: the spec has problems.
@@ -147,10 +162,11 @@ class Execution:
         # 1. Pure: options, backend, spec and plan. Nothing on disk yet.
         self.limits = _limits(parallel, memory, licenses, grace_s)
         self.sample_interval = _interval(sample_interval)
+        backend = _backend_for(backend, scheduler, cluster)
         check_backend(backend, scheduler)
         if backend == "local":
             check_platform()
-        self.backend, self.scheduler = backend, scheduler
+        self.backend, self.scheduler, self.cluster = backend, scheduler, cluster
         self.spec = spec if isinstance(spec, Spec) else load_spec(Path(spec))
         self.start = time.time()
         base = runs_dir_of(runs_dir)
@@ -336,6 +352,8 @@ class Execution:
                 monitor=monitor,
                 limits=self.limits,
                 scheduler=self.scheduler,
+                cluster=self.cluster,
+                spool=str(self.path),  # private: a batch cluster's worker credentials
             ) as backend:
                 self.status = await run_plan(
                     self.plan,

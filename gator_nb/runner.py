@@ -449,6 +449,7 @@ def run(
     scheduler: Any = None,
     wait: bool = True,
     *,
+    cluster: str | None = None,
     memory: int | None = None,
     licenses: Mapping[str, int] | None = None,
     sample_interval: float = 1.0,
@@ -459,6 +460,8 @@ def run(
 
     ``env`` wins over the spec's ``env`` at every level; ``seed`` is the run's seed (each
     job's ``GATOR_SEED`` derives from it; random and recorded when None).
+    ``cluster`` starts a Dask cluster for the run (``local``, or ``slurm``, ``lsf``,
+    ``sge``, ``pbs`` through dask-jobqueue and the Dask config) and closes it after.
 
     Raises:
         SpecError: the spec has problems; nothing was run.
@@ -468,6 +471,7 @@ def run(
         spec,
         backend=backend,
         scheduler=scheduler,
+        cluster=cluster,
         runs_dir=runs_dir,
         parallel=parallel,
         memory=memory,

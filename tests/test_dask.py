@@ -474,7 +474,7 @@ async def test_killed_worker_fails_its_job_as_worker_lost(cluster: str, tmp_path
     victim, after = sink.finished()["top.victim"], sink.finished()["top.after"]
     assert (victim.status, victim.reason) == (Status.FAILED, "worker-lost")
     assert re.fullmatch(
-        r"gator: the Dask worker tcp://\S+ running this job was lost", victim.first_error
+        r"gator: the Dask worker t(cp|ls)://\S+ running this job was lost", victim.first_error
     )
     assert victim.lines == 2  # "ready", then gator's own line saying why
     assert after.status == Status.PASSED
@@ -497,6 +497,6 @@ async def test_own_cluster_fails_a_killed_workers_job_once(tmp_path: Path) -> No
     victim = sink.finished()["victim"]
     assert (victim.status, victim.reason) == (Status.FAILED, "worker-lost")
     assert re.fullmatch(
-        r"gator: the Dask worker tcp://\S+ running this job was lost", victim.first_error
+        r"gator: the Dask worker t(cp|ls)://\S+ running this job was lost", victim.first_error
     )
     assert [type(e).__name__ for e in sink.events].count("JobStarted") == 1

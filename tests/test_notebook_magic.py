@@ -223,3 +223,19 @@ def test_rerun_reruns_only_the_failures(
         ip.run_line_magic("gator", f"--rerun nope --runs-dir {runs}")
     with pytest.raises(UsageError, match="takes no spec"):
         ip.run_line_magic("gator", f"{spec} --rerun {first.id} --runs-dir {runs}")
+
+
+def test_cluster_option_runs_on_a_cluster_of_the_runs_own(
+    ip: Any, write_spec: Callable[..., Path], runs: Path
+) -> None:
+    """`%gator --cluster local`: the jobs run on Dask workers, not under the kernel."""
+    pytest.importorskip("distributed")
+    spec = write_spec(
+        "!Job {id: parent, command: python3, args: [-c, 'import os; print(os.getppid())']}"
+    )
+    with capture_output():
+        run = ip.run_line_magic("gator", f"{spec} --runs-dir {runs} --cluster local --wait")
+    assert run.status == "passed"
+    assert int(run.log("parent").split()[0]) != os.getpid()
+    with pytest.raises(UsageError, match="argument --cluster: invalid choice: 'nosuch'"):
+        ip.run_line_magic("gator", f"{spec} --runs-dir {runs} --cluster nosuch")

@@ -61,12 +61,19 @@ def check_backend(name: str, scheduler: Any = None) -> None:
 
 @contextlib.asynccontextmanager
 async def open_backend(
-    name: str, *, monitor: Monitor, limits: Limits, scheduler: Any = None
+    name: str,
+    *,
+    monitor: Monitor,
+    limits: Limits,
+    scheduler: Any = None,
+    cluster: str | None = None,
+    spool: str | None = None,
 ) -> AsyncIterator[Backend]:
     """Yield a ready backend for the run and release it (cluster, client) afterwards.
 
     ``scheduler`` (dask only): an address, a ``distributed.Client``, a cluster object,
-    or None for a LocalCluster of this machine.
+    or None for a cluster of the run's own: ``cluster`` (``local``, the default,
+    ``slurm``, ``lsf``, ``sge``, ``pbs``), its worker credentials kept in ``spool``.
     """
     check_backend(name, scheduler)
     if name == "local":
@@ -80,5 +87,11 @@ async def open_backend(
     from gator_nb.engine.dask import open_dask  # distributed is optional and heavy
 
     # The worker samples with its own Monitor, at the run's interval.
-    async with open_dask(scheduler, limits=limits, sample_interval_s=monitor.interval_s) as backend:
+    async with open_dask(
+        scheduler,
+        cluster=cluster,
+        limits=limits,
+        sample_interval_s=monitor.interval_s,
+        spool=spool,
+    ) as backend:
         yield backend

@@ -12,13 +12,14 @@ import contextlib
 import math
 import os
 import pickle
-import random
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+from gator_nb.engine.dask_channel import Channel
+from gator_nb.engine.dask_cluster import Scaler, connect, own_cluster, target_of
+from gator_nb.engine.dask_licences import Licenses
 from gator_nb.engine.dask_worker import (
     Reply,
     Request,
@@ -28,15 +29,10 @@ from gator_nb.engine.dask_worker import (
     import_distributed,
 )
 from gator_nb.engine.launch import Launch, Limits, Sink
-from gator_nb.engine.output import Tally, note_block
 from gator_nb.errors import LaunchError
 from gator_nb.events import (
-    Event,
     JobFinished,
-    JobOutput,
-    JobSampled,
     Reason,
-    Severity,
     Status,
 )
 
@@ -46,141 +42,8 @@ CORES = "CORES"  # Dask worker resource that `!Cores` asks for, when workers dec
 MEMORY = "MEMORY"  # ... and `!Memory`, in bytes
 _CATCH_UP_S = 5.0  # wait this long for a job's live batches once its reply is in
 _RESOURCES_S = 2.0  # how stale the engine's view of the workers' resources may get
-_SEAT_WAIT_S = 1.0  # a job needing several seats of a licence gives them back after this
-_MAX_LOCAL_WORKERS = 8
-
-
-@dataclass(slots=True)
-class _Channel:
-    """One submitted job as the engine sees it: its events, delivered in order."""
-
-    job: str
-    sink: Sink
-    received: int = 0  # batches delivered from the queue
-    want: int | None = None
-    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
-    lost: str | None = None  # the worker that died under this job
-    finished: bool = False
-    tally: Tally = field(default_factory=Tally)  # counted here too: a lost worker never reports
-    peak_rss: int = 0
-
-    def batch(self, events: Iterable[Event]) -> None:
-        self.deliver(events)
-        self.received += 1
-        if self.want is not None and self.received >= self.want:
-            self.caught_up.set()
-
-    def deliver(self, events: Iterable[Event]) -> None:
-        for event in events:
-            if isinstance(event, JobOutput):
-                for block in event.blocks:
-                    self.tally.count(block)
-            elif isinstance(event, JobSampled):
-                self.peak_rss = max(self.peak_rss, event.rss)
-            elif isinstance(event, JobFinished):
-                self.finished = True
-            self.sink(event)
-
-    def end(self, status: Status, reason: Reason, text: str = "") -> JobFinished:
-        """Finish the job from the engine's side, with a line saying why (if ``text``)."""
-        now = time.time()
-        if text:
-            severity = Severity.ERROR if status == Status.FAILED else Severity.WARNING
-            block = note_block(text, severity, self.tally.lines, now)
-            self.deliver([JobOutput(job=self.job, blocks=(block,))])
-        finished = JobFinished(
-            job=self.job,
-            time=now,
-            status=status,
-            reason=reason,
-            peak_rss=self.peak_rss,
-            warnings=self.tally.warnings,
-            errors=self.tally.errors,
-            first_error=self.tally.first_error,
-            lines=self.tally.lines,
-        )
-        self.deliver([finished])
-        return finished
-
-
-class _Licenses:
-    """One ``distributed.Semaphore`` per limited licence, shared by every run on the cluster."""
-
-    def __init__(self, client: Any, limits: Mapping[str, int]) -> None:
-        self._client, self._limits = client, limits
-        self._semaphores: dict[str, Any] = {}
-
-    async def take(self, wants: Iterable[tuple[str, int]]) -> list[Any]:
-        """Acquire every seat ``wants`` needs; returns one semaphore per seat held."""
-        held: list[Any] = []
-        try:
-            # One order for every run, so that two runs never hold each other's licence.
-            for name, count in sorted(wants):
-                limit = self._limits.get(name)
-                if limit is not None:
-                    held += await self._seats(await self._semaphore(name), min(count, limit))
-        except BaseException:
-            await self.give(held)
-            raise
-        return held
-
-    async def give(self, held: list[Any]) -> None:
-        for semaphore in held:
-            with contextlib.suppress(OSError, RuntimeError):
-                await semaphore.release()
-
-    def close(self) -> None:
-        for semaphore in self._semaphores.values():
-            refresh = getattr(semaphore, "refresh_callback", None)  # absent without lease timeouts
-            if refresh is not None:
-                refresh.stop()
-
-    async def _semaphore(self, name: str) -> Any:
-        semaphore = self._semaphores.get(name)
-        if semaphore is None:
-            semaphore = self._semaphores[name] = import_distributed().Semaphore(
-                max_leases=self._limits[name],
-                name=f"gator-license-{name}",
-                scheduler_rpc=self._client.scheduler,
-                loop=self._client.loop,
-            )
-        try:
-            await semaphore
-        except ValueError as exc:  # registered before with another number of seats
-            raise LaunchError(
-                f"licence {name!r}: another run on this Dask cluster uses a different"
-                f" seat count ({exc})"
-            ) from None
-        return semaphore
-
-    async def _seats(self, semaphore: Any, count: int) -> list[Any]:
-        while True:
-            while not await self._seat(semaphore):
-                pass
-            got = 1
-            while got < count and await self._seat(semaphore):
-                got += 1
-            if got == count:
-                return [semaphore] * count
-            # Holding some seats while waiting for more could deadlock two runs.
-            await self.give([semaphore] * got)
-            await asyncio.sleep(random.uniform(0, _SEAT_WAIT_S))
-
-    async def _seat(self, semaphore: Any) -> bool:
-        """Ask for one seat, waiting at most _SEAT_WAIT_S; True if it was granted.
-
-        A request cancelled on its way would still be granted by the scheduler, to a lease
-        nobody holds, and block the seat until Dask's lease timeout (30 s). So requests are
-        short, and a cancelled one is seen through: a seat it got is given straight back.
-        """
-        request = asyncio.ensure_future(semaphore.acquire(timeout=_SEAT_WAIT_S))
-        try:
-            return bool(await asyncio.shield(request))
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                if await request:
-                    await semaphore.release()
-            raise
+_START_GRACE_S = 0.5  # how late a job's first batch may be after its worker is lost
+_REQUEUES = 3  # times a job is submitted again because its worker was lost before it started
 
 
 class DaskBackend:
@@ -196,20 +59,28 @@ class DaskBackend:
         *,
         limits: Limits | None = None,
         sample_interval_s: float = 1.0,
+        scaler: Scaler | None = None,
     ) -> None:
         self._dd = import_distributed()
+        self._scaler = scaler
+        self._chores: set[asyncio.Future[None]] = set()  # owned here, awaited in close
+        self._lost_reason = Reason.SCHEDULER_LOST
+        if scaler is not None:
+            scaler.on_broken = self._broken
+        self._serial = 0
         self._client = client
         self._limits = limits or Limits()
         self._sample_interval_s = sample_interval_s
         self._prefix = f"gator-{secrets.token_hex(4)}-"
         self._queue_name = self._prefix + "events"
         self._queue: Any = None
-        self._channels: dict[str, _Channel] = {}
+        self._channels: dict[str, Channel] = {}
         self._futures: dict[str, Any] = {}
-        self._licenses = _Licenses(client, self._limits.licenses)
+        self._licenses = Licenses(client, self._limits.licenses)
         self._cancelling: set[str] = set()
         self._declared: dict[str, float] = {}
         self._declared_at = -math.inf
+        self._refreshing: asyncio.Future[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._stop_s = 4 * self._limits.grace_s + 5.0
         self.lost: str | None = None  # why the scheduler is gone, once it is
@@ -228,6 +99,9 @@ class DaskBackend:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
         self._licenses.close()
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+        await asyncio.gather(*self._chores, return_exceptions=True)
         if self.lost is None and self._client.status == "running":
             self._client.unsubscribe_topic("all")
             self._queue.close()
@@ -236,7 +110,7 @@ class DaskBackend:
 
     async def run(self, launch: Launch, sink: Sink) -> JobFinished:
         """Run ``launch`` on a worker; its events reach ``sink`` while it runs."""
-        channel = _Channel(launch.job, sink)
+        channel = Channel(launch.job, sink)
         try:
             return await self._run(launch, channel)
         except asyncio.CancelledError:  # wherever it was: waiting for a licence, running
@@ -244,7 +118,7 @@ class DaskBackend:
                 channel.end(Status.CANCELLED, Reason.CANCELLED)
             raise
 
-    async def _run(self, launch: Launch, channel: _Channel) -> JobFinished:
+    async def _run(self, launch: Launch, channel: Channel) -> JobFinished:
         if self.lost is not None:
             return self._scheduler_lost(channel)
         try:
@@ -256,36 +130,54 @@ class DaskBackend:
         finally:
             await self._licenses.give(held)
 
-    async def _submit(self, launch: Launch, channel: _Channel) -> JobFinished:
-        key = self._prefix + launch.job
+    async def _submit(self, launch: Launch, channel: Channel) -> JobFinished:
+        """Submit the job until it starts somewhere: a worker lost first is not its end."""
+        for _ in range(_REQUEUES + 1):
+            finished = await self._attempt(launch, channel)
+            if finished is not None:
+                return finished
+        text = f"gator: {_REQUEUES + 1} Dask workers were lost before this job could start"
+        return channel.end(Status.FAILED, Reason.WORKER_LOST, text)
+
+    async def _attempt(self, launch: Launch, channel: Channel) -> JobFinished | None:
+        """One submission under a key of its own; None if it must be submitted again."""
+        self._serial += 1
+        # A key per submission: cancelling a lost one can never stop (or block) the next.
+        key = f"{self._prefix}{launch.job}#{self._serial}"
         request = Request(
             launch=launch,
             key=key,
             queue=self._queue_name,
             sample_interval_s=self._sample_interval_s,
         )
+        channel.submitted(key)
         self._channels[key] = channel
         try:
             future = self._futures[key] = self._client.submit(
                 execute, request, key=key, pure=False, resources=await self._resources(launch)
             )
+            self._demand()
             try:
                 reply = await future
             except asyncio.CancelledError:  # the engine cancelled the job
                 await self._stop(key, future, channel)
                 raise
             except concurrent.futures.CancelledError as exc:  # Dask cancelled the future
-                return self._vanished(channel, exc)
+                return None if channel.requeue else self._vanished(channel, exc)
             except self._dd.KilledWorker as exc:  # allowed_failures=0, or a worker per try
-                channel.lost = getattr(exc.last_worker, "address", "?")
+                lost = str(getattr(exc.last_worker, "address", "?"))
+                if await self._where(channel, lost) == "never":
+                    return None
+                channel.lost = lost
                 return self._vanished(channel, exc)
             return await self._finish(channel, reply)
         finally:
             self._channels.pop(key, None)
             self._futures.pop(key, None)
+            self._demand()
 
     async def _finish(
-        self, channel: _Channel, reply: Reply, *, stopping: bool = False
+        self, channel: Channel, reply: Reply, *, stopping: bool = False
     ) -> JobFinished:
         """Deliver a reply's events after every live batch sent before it."""
         if channel.received < reply.sent:
@@ -306,12 +198,13 @@ class DaskBackend:
         channel.deliver(reply.events)
         return finished
 
-    def _vanished(self, channel: _Channel, exc: BaseException) -> JobFinished:
+    def _vanished(self, channel: Channel, exc: BaseException) -> JobFinished:
         if channel.lost is not None:
             text = f"gator: the Dask worker {channel.lost} running this job was lost"
             return channel.end(Status.FAILED, Reason.WORKER_LOST, text)
-        if getattr(exc, "reason", "") == "scheduler-connection-lost" or (
-            self._client.status != "running"
+        if self.lost is not None or (
+            getattr(exc, "reason", "") == "scheduler-connection-lost"
+            or self._client.status != "running"
         ):
             self.lost = self.lost or (
                 f"lost the connection to the Dask scheduler at {self._client.scheduler.address}"
@@ -321,11 +214,26 @@ class DaskBackend:
             Status.FAILED, Reason.DASK_CANCELLED, f"gator: Dask cancelled the job: {exc}"
         )
 
-    def _scheduler_lost(self, channel: _Channel) -> JobFinished:
+    def _scheduler_lost(self, channel: Channel) -> JobFinished:
         self.lost_jobs += 1
-        return channel.end(Status.FAILED, Reason.SCHEDULER_LOST, f"gator: {self.lost}")
+        return channel.end(Status.FAILED, self._lost_reason, f"gator: {self.lost}")
 
-    async def _stop(self, key: str, future: Any, channel: _Channel) -> None:
+    def _broken(self, why: str) -> None:
+        """The cluster cannot start workers; with none left, no job will ever run."""
+        chore = asyncio.ensure_future(self._fail_if_no_workers(why))
+        self._chores.add(chore)
+        chore.add_done_callback(self._chores.discard)
+
+    async def _fail_if_no_workers(self, why: str) -> None:
+        with contextlib.suppress(OSError, TimeoutError):
+            if (await self._client.scheduler.identity()).get("workers"):
+                return  # those go on; replacements are asked for again as jobs need them
+        if self.lost is None:
+            self.lost, self._lost_reason = why, Reason.CLUSTER
+        if self._futures:
+            await self._client.cancel(list(self._futures.values()), reason="cluster")
+
+    async def _stop(self, key: str, future: Any, channel: Channel) -> None:
         """The engine cancelled this job: stop it on its worker, pass on what it said."""
         waiter = asyncio.ensure_future(_result(future))
         try:
@@ -351,22 +259,58 @@ class DaskBackend:
             await self._client.run(cancel_jobs, keys, on_error="ignore")
 
     async def _on_event(self, event: tuple[float, Any]) -> None:
-        """Scheduler events: a worker that leaves takes its running jobs with it."""
+        """Scheduler events: a worker that leaves takes the jobs it was running with it.
+
+        Jobs it had been given but not started go back and are submitted again.
+        """
         msg = event[1]
-        if not isinstance(msg, dict) or msg.get("action") != "remove-worker":
+        action = msg.get("action") if isinstance(msg, dict) else None
+        if action == "add-worker":  # learn its name (a batch job's), and its resources
+            await self._refresh_resources()
+        if action != "remove-worker":
             return
+        worker = str(msg.get("worker", "?"))
+        if self._scaler is not None:
+            self._scaler.lost(worker)
         keys = [
             key
             for key in (*msg.get("processing-tasks", ()), *msg.get("lost-computed-tasks", ()))
             if key in self._futures
         ]
-        for key in keys:
-            self._channels[key].lost = str(msg.get("worker", "?"))
-        if keys:
-            futures = [self._futures[key] for key in keys]
-            await self._client.cancel(futures, reason="worker-lost")
-            # Dask may already have restarted a task elsewhere: no second copy of the job.
-            await self._cancel_remote(keys)
+        await asyncio.gather(*(self._lose(key, worker) for key in keys))
+
+    async def _lose(self, key: str, worker: str) -> None:
+        channel = self._channels.get(key)
+        if channel is None:  # its submission ended meanwhile (KilledWorker came first)
+            return
+        where = await self._where(channel, worker)
+        if where == "elsewhere" or channel.key != key or key not in self._futures:
+            return  # Dask moved it and it started there; or it ended meanwhile
+        if where == "there":
+            channel.lost = worker
+        else:
+            channel.requeue = True
+        await self._client.cancel([self._futures[key]], reason="worker-lost")
+        # Dask may already have restarted a task elsewhere: no second copy of the job.
+        await self._cancel_remote([key])
+
+    async def _where(self, channel: Channel, lost: str) -> str:
+        """Where the submission in flight started: "there" (on ``lost``), "elsewhere", "never".
+
+        Its first batch is sent as it starts, but may still be on its way: wait a moment.
+        """
+        if channel.worker is None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_START_GRACE_S):
+                    await channel.arrived.wait()
+        if channel.worker is None:
+            return "never"
+        return "there" if channel.worker == lost else "elsewhere"
+
+    def _demand(self) -> None:
+        """Tell a cluster gator owns how many jobs are in flight, so it can grow."""
+        if self._scaler is not None:
+            self._scaler.demand(len(self._futures))
 
     async def _listen(self) -> None:
         """Hand live event batches from the workers to their jobs' sinks."""
@@ -374,18 +318,23 @@ class DaskBackend:
             while True:
                 items = [await self._queue.get()]
                 items += await self._queue.get(batch=True)
-                for key, blob in items:
+                for key, blob, worker in items:
                     channel = self._channels.get(key)
                     if channel is not None:  # else it ended already (lost or cancelled)
-                        channel.batch(pickle.loads(blob))
+                        channel.batch(pickle.loads(blob), worker)
         except (OSError, TimeoutError):  # CommClosedError is an OSError
             address = self._client.scheduler.address
             self.lost = self.lost or f"lost the connection to the Dask scheduler at {address}"
 
     async def _resources(self, launch: Launch) -> dict[str, float] | None:
         """Dask resources for a job, only for those the workers declare."""
-        if time.monotonic() - self._declared_at > _RESOURCES_S:
-            await self._refresh_resources()
+        if self._refreshing is None and time.monotonic() - self._declared_at > _RESOURCES_S:
+            self._refreshing = asyncio.ensure_future(self._refresh_resources())
+            self._refreshing.add_done_callback(self._refreshed)
+        if self._refreshing is not None:
+            # Every job waits for the same refresh: jobs are submitted in the order they
+            # came, so Dask gives the first ones the first workers (spec order).
+            await asyncio.shield(self._refreshing)
         cores, memory = launch.cores, launch.memory
         wanted: dict[str, float] = {}
         # Clamped to the biggest worker, as the engine clamps to its budget: a request
@@ -396,6 +345,9 @@ class DaskBackend:
             wanted[MEMORY] = min(memory, self._declared[MEMORY])
         return wanted or None
 
+    def _refreshed(self, _: asyncio.Future[None]) -> None:
+        self._refreshing = None
+
     async def _refresh_resources(self) -> None:
         self._declared_at = time.monotonic()  # one refresh at a time; others use the last
         try:
@@ -403,7 +355,10 @@ class DaskBackend:
         except (OSError, TimeoutError):
             return
         declared: dict[str, float] = {}
-        for worker in info.get("workers", {}).values():
+        workers = info.get("workers", {})
+        if self._scaler is not None:
+            self._scaler.named({a: str(w.get("name")) for a, w in workers.items()})
+        for worker in workers.values():
             for name, amount in (worker.get("resources") or {}).items():
                 declared[name] = max(declared.get(name, 0.0), float(amount))
         self._declared = declared
@@ -417,33 +372,37 @@ async def _result(future: Any) -> Any:
 async def open_dask(
     scheduler: Any = None,
     *,
+    cluster: str | None = None,
     limits: Limits | None = None,
     sample_interval_s: float = 1.0,
+    spool: str | None = None,
 ) -> AsyncIterator[DaskBackend]:
     """A :class:`DaskBackend` connected to ``scheduler``, closed (with its cluster) after.
 
     ``scheduler`` is an address (``tcp://host:8786``), a ``distributed.Client``, a
     cluster object (anything with ``scheduler_address``, e.g. a dask-jobqueue
-    ``SLURMCluster``), or None to start a ``LocalCluster`` sized to this machine.
+    ``SLURMCluster``), or None for a cluster of the run's own: ``cluster`` names its kind
+    (``local``, the default, or ``slurm``, ``lsf``, ``sge``, ``pbs``). ``spool``: a
+    private directory where a batch cluster's worker credentials may be written.
 
     Raises:
         LaunchError: the scheduler cannot be reached, or was lost while jobs ran.
     """
     dd = import_distributed()
     limits = limits or Limits()
+    if scheduler is not None and cluster is not None:
+        raise LaunchError("give a scheduler or a cluster to start, not both")
     async with contextlib.AsyncExitStack() as stack:
         if scheduler is None:
-            address, security = await _local_cluster(dd, stack, limits), None
+            spool = spool or os.getcwd()
+            target, scaler = await own_cluster(dd, cluster or "local", stack, limits, spool)
         else:
-            address, security = _address_of(dd, scheduler)
-        try:
-            client = await dd.Client(
-                address, asynchronous=True, security=security, set_as_default=False
-            )
-        except (OSError, TimeoutError) as exc:
-            raise LaunchError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+            target, scaler = target_of(dd, scheduler), None
+        client = await connect(dd, target)
         stack.push_async_callback(client.close)
-        backend = DaskBackend(client, limits=limits, sample_interval_s=sample_interval_s)
+        backend = DaskBackend(
+            client, limits=limits, sample_interval_s=sample_interval_s, scaler=scaler
+        )
         await backend.start()
         try:
             yield backend
@@ -451,34 +410,3 @@ async def open_dask(
             await backend.close()
     if backend.lost is not None and backend.lost_jobs:
         raise LaunchError(f"{backend.lost}: {backend.lost_jobs} job(s) failed with it")
-
-
-def _address_of(dd: Any, scheduler: Any) -> tuple[str, Any]:
-    if isinstance(scheduler, str):
-        return scheduler, None
-    if isinstance(scheduler, dd.Client):
-        return scheduler.scheduler.address, scheduler.security
-    address = getattr(scheduler, "scheduler_address", None)
-    if isinstance(address, str):
-        return address, getattr(scheduler, "security", None)
-    raise LaunchError(
-        "scheduler must be an address, a distributed.Client or a Dask cluster,"
-        f" not {type(scheduler).__name__}"
-    )
-
-
-async def _local_cluster(dd: Any, stack: contextlib.AsyncExitStack, limits: Limits) -> str:
-    """A LocalCluster for this run: a worker process per core, threads for --parallel."""
-    workers = max(1, min(os.cpu_count() or 1, limits.parallel, _MAX_LOCAL_WORKERS))
-    cluster = await dd.LocalCluster(
-        n_workers=workers,
-        threads_per_worker=-(-limits.parallel // workers),
-        processes=True,
-        asynchronous=True,
-        dashboard_address="127.0.0.1:0",  # not 8787: two runs at once would clash
-        memory_limit=0,  # the nanny watches only the worker process, not the jobs
-        scheduler_kwargs={"allowed_failures": 0},  # a lost job fails, never reruns
-    )
-    stack.push_async_callback(cluster.close)
-    address: str = cluster.scheduler_address
-    return address

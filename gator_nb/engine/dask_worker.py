@@ -131,10 +131,15 @@ def forget_run(prefix: str) -> None:
     _REGISTRY.forget(prefix)
 
 
-def _send(queue: str, key: str, batch: list[Event]) -> bool:
-    """Put one batch on the run's event queue (blocking: runs in a thread)."""
+def _send(queue: str, key: str, batch: list[Event], worker: str) -> bool:
+    """Put one batch on the run's event queue (blocking: runs in a thread).
+
+    Each batch names the worker it comes from: the engine learns from the first one
+    where the job really started, which decides what a lost worker means for it.
+    """
     try:
-        _REGISTRY.queue(queue).put((key, pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)))
+        blob = pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
+        _REGISTRY.queue(queue).put((key, blob, worker))
     except Exception:  # noqa: BLE001 - a broken channel must not break the job: the
         return False  # events then travel with its reply instead
     return True
@@ -143,8 +148,8 @@ def _send(queue: str, key: str, batch: list[Event]) -> bool:
 class _Outbox:
     """Batches one job's events; sends a batch every ``batch_s``, the rest go with the reply."""
 
-    def __init__(self, request: Request) -> None:
-        self._request = request
+    def __init__(self, request: Request, worker: str) -> None:
+        self._request, self._worker = request, worker
         self._pending: list[Event] = []
         self._waiting = asyncio.Event()
         self._closing = asyncio.Event()
@@ -165,13 +170,15 @@ class _Outbox:
         request = self._request
         while True:
             await self._waiting.wait()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), request.batch_s)
+            if self.sent:  # the first batch (the job's start) goes at once, the rest batched
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), request.batch_s)
             if self._closing.is_set():
                 return  # whatever is left goes with the reply, in order
             batch, self._pending = self._pending, []
             self._waiting.clear()
-            if not await asyncio.to_thread(_send, request.queue, request.key, batch):
+            sent = await asyncio.to_thread(_send, request.queue, request.key, batch, self._worker)
+            if not sent:
                 self._pending[:0] = batch
                 return
             self.sent += 1
@@ -199,7 +206,7 @@ def _worker_watchdog(grace_s: float) -> Watchdog:
 
 
 async def _serve(request: Request) -> Reply:
-    outbox = _Outbox(request)
+    outbox = _Outbox(request, _worker_address())
     monitor = Monitor(outbox.add, interval_s=request.sample_interval_s)
     watchdog = _worker_watchdog(request.launch.grace_s)
     job = asyncio.create_task(run_job(request.launch, outbox.add, monitor, watchdog=watchdog))
@@ -223,6 +230,13 @@ async def _serve(request: Request) -> Reply:
     # A cancelled job ends here, not with CancelledError: its reply says it was cancelled.
     shut_down = watching.result() if watching.done() and not watching.cancelled() else ""
     return Reply(sent=outbox.sent, events=outbox.tail(), shut_down=shut_down)
+
+
+def _worker_address() -> str:
+    try:
+        return str(import_distributed().get_worker().address)
+    except ValueError:  # not inside a worker (called directly)
+        return ""
 
 
 async def _watch_worker(job: asyncio.Task[Any]) -> str:

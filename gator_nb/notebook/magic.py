@@ -35,6 +35,14 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--backend",), {"choices": ["local", "dask"], "default": "local", "help": "job runner"}),
     (("--scheduler",), {"default": None, "help": "dask scheduler address (--backend dask)"}),
     (
+        ("--cluster",),
+        {
+            "default": None,
+            "choices": ["local", "slurm", "lsf", "sge", "pbs"],
+            "help": "start a Dask cluster for the run (dask-jobqueue's from the Dask config)",
+        },
+    ),
+    (
         ("--rerun",),
         {
             "default": None,
@@ -154,6 +162,7 @@ def _start(spec: str | Spec, args: Any, *, cell: bool) -> Run:
             runs_dir=args.runs_dir,
             backend=args.backend,
             scheduler=args.scheduler,
+            cluster=args.cluster,
             wait=False,
             env=args.env,
             seed=args.seed,
