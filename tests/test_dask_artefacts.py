@@ -47,7 +47,7 @@ def test_artefacts_tests_and_metrics_cross_dask_workers(tmp_path: Path) -> None:
                       args: ["-c", {SIM!r}]
                       results: $GATOR_JOB_DIR/cocotb-results.xml
     """)
-    )  # noqa: E501
+    )
     done = gn.run(spec, backend="dask", parallel=2, runs_dir=tmp_path / "runs", seed=5)
     jobs = done.jobs.set_index("job")
     assert done.info()["backend"] == "dask"
