@@ -239,3 +239,28 @@ def test_cluster_option_runs_on_a_cluster_of_the_runs_own(
     assert int(run.log("parent").split()[0]) != os.getpid()
     with pytest.raises(UsageError, match="argument --cluster: invalid choice: 'nosuch'"):
         ip.run_line_magic("gator", f"{spec} --runs-dir {runs} --cluster nosuch")
+
+
+def test_env_overrides_seed_and_rerun_options(ip: Any, runs: Path) -> None:
+    spec = """
+        !JobGroup
+          id: top
+          env: {MODE: spec}
+          jobs:
+            - !Job {id: build, command: sh, args: [-c, "echo built > out.txt"], outputs: {o: out.txt}, cwd: $GATOR_JOB_DIR}
+            - !Job {id: show, command: sh, args: [-c, "echo $MODE $GATOR_SEED; exit 1"], inputs: [build.o]}
+    """  # noqa: E501
+    body = textwrap.dedent(spec)
+    run = ip.run_cell_magic("gator", f"--wait --runs-dir {runs} -e MODE=magic --seed 3", body)
+    assert run.seed == 3 and run.status == "failed"
+    seed = int(run.jobs.set_index("job")["seed"]["top.show"])
+    assert run.log("top.show").splitlines()[0] == f"magic {seed}"
+    again = ip.run_line_magic(
+        "gator", f"--rerun {run.id} --runs-dir {runs} --wait --no-deps -e MODE=again"
+    )
+    assert again.jobs["job"].tolist() == ["top.show"]  # the build's artefact is reused
+    assert again.log("top.show").splitlines()[0] == f"again {seed}"
+    only = ip.run_line_magic("gator", f"--rerun {run.id} --runs-dir {runs} --wait --only top.build")
+    assert only.jobs["job"].tolist() == ["top.build"]
+    with pytest.raises(UsageError, match="-e expects NAME=VALUE"):
+        ip.run_line_magic("gator", f"--rerun {run.id} --runs-dir {runs} -e nope")
