@@ -27,6 +27,7 @@ from gator_nb.errors import LaunchError
 from gator_nb.events import Event, JobFinished, JobOutput, JobSampled, JobStarted, Status
 from gator_nb.spec import plan
 from gator_nb.spec.plan import Plan
+from tests.recorder import Recorder as BaseRecorder
 
 distributed = pytest.importorskip("distributed")
 import dask.config  # noqa: E402 - after the skip: dask comes with distributed
@@ -54,27 +55,8 @@ def cluster() -> Iterator[str]:
         yield local.scheduler_address
 
 
-class Recorder:
-    """A sink that keeps every event and lets a test wait for one."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self._waits: list[tuple[Callable[[Event], bool], asyncio.Future[Event]]] = []
-
-    def __call__(self, event: Event) -> None:
-        self.events.append(event)
-        for wanted, future in self._waits:
-            if not future.done() and wanted(event):
-                future.set_result(event)
-
-    async def until(self, wanted: Callable[[Event], bool], timeout_s: float = 20) -> Event:
-        for event in self.events:
-            if wanted(event):
-                return event
-        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
-        self._waits.append((wanted, future))
-        async with asyncio.timeout(timeout_s):
-            return await future
+class Recorder(BaseRecorder):
+    """Events of a run, with each job's start and end by path."""
 
     def finished(self) -> dict[str, JobFinished]:
         return {e.job: e for e in self.events if isinstance(e, JobFinished)}
@@ -129,7 +111,7 @@ async def waiting_job(
     plan_ = planned(spec, tmp_path, SCRIPT=repr(WAIT_FOR.format(path=str(tmp_path / "never"))))
     sink = Recorder()
     running = asyncio.create_task(run_on_dask(plan_, sink, scheduler, limits))
-    await sink.until(said(job, "ready"), timeout_s=ready_s)
+    await sink.first(said(job, "ready"), timeout_s=ready_s)
     return sink, running, sink.started()[job].pid
 
 
@@ -214,8 +196,8 @@ async def test_output_and_samples_arrive_while_the_job_runs(cluster: str, tmp_pa
     sink = Recorder()
     running = asyncio.create_task(run_on_dask(plan_, sink, cluster))
     # The job cannot end before `release` exists, so whatever arrives first came live.
-    await sink.until(said("slow", "ready"))
-    await sink.until(lambda e: isinstance(e, JobSampled) and e.job == "slow")
+    await sink.first(said("slow", "ready"))
+    await sink.first(lambda e: isinstance(e, JobSampled) and e.job == "slow")
     started = sink.started()["slow"]
     assert psutil.Process(started.pid).ppid() != os.getpid()  # a worker's child, not ours
     assert started.hostname == socket.gethostname()
@@ -258,7 +240,7 @@ async def test_a_job_wanting_several_seats_does_not_hoard_them(
     holds = planned(one_seat, tmp_path / "a", SCRIPT=repr(WAIT_FOR.format(path=str(release))))
     holding = asyncio.create_task(run_on_dask(holds, holder, cluster, limits))
     try:
-        await holder.until(said("sim", "ready"))
+        await holder.first(said("sim", "ready"))
         waiting = asyncio.create_task(
             run_on_dask(planned(two_seats, tmp_path / "b"), wanting, cluster, limits)
         )
@@ -314,7 +296,7 @@ async def test_cancel_while_waiting_for_a_licence(cluster: str, tmp_path: Path) 
     holding = asyncio.create_task(
         run_on_dask(planned(spec, tmp_path / "a", SCRIPT=script), holder, cluster, limits)
     )
-    await holder.until(said("sim", "ready"))
+    await holder.first(said("sim", "ready"))
     waiting = asyncio.create_task(
         run_on_dask(planned(spec, tmp_path / "b", SCRIPT=script), waiter, cluster, limits)
     )
@@ -358,7 +340,7 @@ async def test_cancel_stops_remote_process_groups(cluster: str, tmp_path: Path) 
     running = asyncio.create_task(run_on_dask(plan_, sink, cluster, Limits(parallel=2)))
     pids = []
     for job in ("many[0].j", "many[1].j"):
-        ready = await sink.until(said(job, "ready"))
+        ready = await sink.first(said(job, "ready"))
         assert isinstance(ready, JobOutput)
         pids.append(int(ready.blocks[0].data.split()[1]))
         pids.append(sink.started()[job].pid)

@@ -113,12 +113,12 @@ async def test_a_lost_workers_queued_job_runs_elsewhere_and_a_retry_gets_a_key_o
         run_on_dask(plan_, sink, scheduler.address, Limits(parallel=2, grace_s=0.5))
     )
     try:
-        ready = await sink.until(lambda e: said("top.a", "ready")(e) or said("top.b", "ready")(e))
+        ready = await sink.first(lambda e: said("top.a", "ready")(e) or said("top.b", "ready")(e))
         assert isinstance(ready, JobOutput)
         ran, queued = (ready.job, "top.b" if ready.job == "top.a" else "top.a")
         pid = sink.started()[ran].pid
         first.send_signal(signal.SIGKILL)
-        await sink.until(said(ran, "trying again"))
+        await sink.first(said(ran, "trying again"))
         await ended(pid)  # stopped by the dead worker's watchdog
         scheduler.worker("--resources", "CORES=1")
         release.touch()
