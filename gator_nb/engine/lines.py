@@ -173,6 +173,9 @@ def _compile_rules() -> tuple[re.Pattern[str], _Outcomes]:
     return regex, outcomes
 
 
+_SIMTIME_LEAD = r"<SIMTIME>[ \t]++"
+
+
 def _compile_candidates() -> bytes:
     """Line starts that can be a message where the default is INFO, over display bytes.
 
@@ -181,13 +184,19 @@ def _compile_candidates() -> bytes:
     literal the regex engine can rule out in one step.
     """
     branches = []
+    simtime: list[str] = []  # cocotb's rules share their start: scan it once per line
     for pattern, levels in _RULES:
         loud = [word for word, severity in levels.items() if severity not in (None, _I)]
+        if pattern.startswith(_SIMTIME_LEAD) and loud:
+            simtime.append(pattern[len(_SIMTIME_LEAD) :].replace("<L>", f"(?:{_words(loud)})"))
+            continue
         fast = _expand(pattern, fast=True)
         if fast.startswith("<L>"):
             branches += [fast.replace("<L>", re.escape(word)) for word in loud]
         elif loud:
             branches.append(fast.replace("<L>", f"(?:{_words(loud)})"))
+    if simtime:
+        branches.append(_expand(_SIMTIME_LEAD, fast=True) + "(?:" + "|".join(simtime) + ")")
     body = _by_first_letter(branches)
     return (r"[ \t]*+(?:\#[ \t]*+" + body + "|" + body + ")").encode()
 
