@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import textwrap
 
 import pytest
@@ -224,3 +225,29 @@ def test_bad_resources(resource: str, message: str) -> None:
 def test_memory_units_are_binary_and_default_to_megabytes() -> None:
     job = gn.load_spec(text="!Job {id: a, command: x, resources: [!Memory [2], !Memory [3, kb]]}")
     assert job.root.resources == (Memory(size=2 * 1024**2), Memory(size=3 * 1024))
+
+
+def test_checking_a_spec_does_not_plan_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    planning = importlib.import_module("gator_nb.spec.plan")  # the module, not the function
+
+    def no_planning(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("load_spec planned the spec")
+
+    monkeypatch.setattr(planning._Planner, "build", no_planning)
+    spec = gn.load_spec(
+        text=textwrap.dedent("""
+            !JobGroup
+              id: top
+              jobs:
+                - !Job {id: build, command: make}
+                - !JobArray
+                    id: sims
+                    repeats: 900000
+                    on_pass: [build]
+                    jobs: [!Job {id: sim, command: sim, on_done: [build]}]
+        """)
+    )
+    assert spec.edges == (
+        ("top.sims", "pass", "top.build"),
+        ("top.sims.sim", "done", "top.build"),
+    )
