@@ -418,6 +418,7 @@ def _show(name: str, job: str | None, runs_dir: str | None, *, everything: bool 
 
 
 def _show_job(row: dict[str, Any], tests: Any = None) -> int:
+    from gator_nb.display import clip, for_display
     from gator_nb.state import format_bytes, format_duration
 
     duration = format_duration(row["duration_s"]) if row.get("duration_s") is not None else "-"
@@ -440,14 +441,14 @@ def _show_job(row: dict[str, Any], tests: Any = None) -> int:
         ("cwd", row.get("cwd")),
     ):
         if value not in (None, ""):
-            print(f"  {label:<12} {value}")
+            print(f"  {label:<12} {for_display(clip(str(value)))}")
     for name, value in sorted((row.get("metrics") or {}).items()):
         print(f"  {'metric':<12} {name} = {value:.6g}")
     if tests is not None:
         for case in tests.itertuples(index=False):
             if case.status in ("failed", "error"):
                 message = str(case.message).strip().split("\n", 1)[0] if case.message else ""
-                print(f"  {case.status:<12} {case.test}  {message}"[:300])
+                print(for_display(f"  {case.status:<12} {case.test}  {message}"[:300]))
     return 0
 
 

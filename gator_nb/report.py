@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gator_nb.display import FIRST_ERROR_CHARS, clip, for_display, for_xml
 from gator_nb.palette import STATUS
 from gator_nb.state import format_bytes, format_duration
 from gator_nb.views import row_text
@@ -45,7 +46,8 @@ def _cell(value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return ""
     text = str(value)
-    return "" if text in ("<NA>", "NaT", "nan") else html.escape(text)
+    # Control characters are shown as escapes: the page is mailed and opened anywhere.
+    return "" if text in ("<NA>", "NaT", "nan") else html.escape(for_display(clip(text)))
 
 
 def _table(frame: pd.DataFrame, columns: list[str], *, code: tuple[str, ...] = ()) -> str:
@@ -237,16 +239,20 @@ def _case(
     type_: str,
     text: str,
 ) -> None:
-    """One testcase; ``kind`` is failure, error, skipped or None (passed)."""
-    case = ET.SubElement(suite, "testcase", classname=classname, name=name)
+    """One testcase; ``kind`` is failure, error, skipped or None (passed).
+
+    Job and test text goes through ``for_xml``: XML 1.0 cannot hold most control
+    characters, and one of them would make a CI parser reject every result.
+    """
+    case = ET.SubElement(suite, "testcase", classname=for_xml(classname), name=for_xml(name))
     case.set("time", f"{seconds:.3f}")
     _count(suite, "tests")
     if kind is None:
         return
-    outcome = ET.SubElement(case, kind, message=message)
+    outcome = ET.SubElement(case, kind, message=for_xml(clip(message)))
     if kind != "skipped":
-        outcome.set("type", type_)
-        outcome.text = text
+        outcome.set("type", for_xml(type_))
+        outcome.text = for_xml(clip(text, 100 * FIRST_ERROR_CHARS))
     _count(suite, {"failure": "failures", "error": "errors"}.get(kind, "skipped"))
 
 

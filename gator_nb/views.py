@@ -12,6 +12,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from gator_nb.aggregate import BUILT_IN
+from gator_nb.display import for_display
 from gator_nb.events import Status
 from gator_nb.state import NodeState, RunState, format_bytes, format_duration
 
@@ -187,7 +188,8 @@ def _note(node: NodeState) -> str:
         return ""
     job, why = node.first_failure
     text = why if node.kind == "job" else f"{job}: {why}"
-    return text if len(text) <= NOTE_CHARS else text[: NOTE_CHARS - 1] + "…"
+    text = text if len(text) <= NOTE_CHARS else text[: NOTE_CHARS - 1] + "…"
+    return for_display(text)  # rows reach terminals: a stored error may hold escapes
 
 
 def _number(value: float) -> str:

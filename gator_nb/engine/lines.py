@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from gator_nb.display import ANSI_PATTERN, visible
+from gator_nb.display import ANSI_PATTERN, for_display, visible
 from gator_nb.engine.rules import Rules, gator_metrics, number
 from gator_nb.events import LineBlock, Message, Severity
 
@@ -338,6 +338,7 @@ class Splitter:
             index += view.count(b"\n", counted, start)
             counted = start
             if severity is not None and severity is not _I:
+                text = for_display(text)  # a message is shown as it is stored
                 messages.append(Message(line_no=first_line + index, severity=severity, text=text))
         return tuple(messages), index + view.count(b"\n", counted)
 
@@ -376,6 +377,7 @@ class Splitter:
         for index, text in enumerate(lines):
             severity = self._line(text)
             if severity is not _I:
+                text = for_display(text)  # a message is shown as it is stored
                 messages.append(Message(line_no=first_line + index, severity=severity, text=text))
         return tuple(messages), len(lines)
 

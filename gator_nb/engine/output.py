@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from gator_nb.display import clip
 from gator_nb.events import JobMetric, JobOutput, LineBlock, Message, Severity
 
 if TYPE_CHECKING:
@@ -51,10 +52,10 @@ class Tally:
             if message.severity >= Severity.ERROR:
                 self.errors += 1
                 self.criticals += message.severity >= Severity.CRITICAL
-                self.first_error = self.first_error or message.text
+                self.first_error = self.first_error or clip(message.text)
             elif message.severity == Severity.WARNING:
                 self.warnings += 1
-                self.first_warning = self.first_warning or message.text
+                self.first_warning = self.first_warning or clip(message.text)
 
 
 class Output(Tally):

@@ -11,7 +11,7 @@ from typing import Any
 
 import psutil
 
-from gator_nb.display import display_text
+from gator_nb.display import FIRST_ERROR_CHARS, display_text
 from gator_nb.errors import StoreError
 from gator_nb.events import Severity, Status
 from gator_nb.store.schema import DB_NAME, SCHEMA_VERSION, SELECT_JOBS, log_path
@@ -133,11 +133,16 @@ class StoreReader:
         row = self._db.execute(
             "SELECT coalesce(sum(severity = :w), 0) AS warnings,"
             " coalesce(sum(severity >= :e), 0) AS errors,"
-            " coalesce((SELECT message FROM messages WHERE job_id = :id"
+            " coalesce((SELECT substr(message, 1, :n) FROM messages WHERE job_id = :id"
             "  AND severity >= :e ORDER BY line_no LIMIT 1), '') AS first_error,"
             " (SELECT coalesce(max(first_line + count), 0) FROM blocks"
             "  WHERE job_id = :id) AS lines FROM messages WHERE job_id = :id",
-            {"id": job_id, "w": int(Severity.WARNING), "e": int(Severity.ERROR)},
+            {
+                "id": job_id,
+                "w": int(Severity.WARNING),
+                "e": int(Severity.ERROR),
+                "n": FIRST_ERROR_CHARS,
+            },
         ).fetchone()
         return dict(row)
 
