@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser("check", help="validate a spec and print its plan")
     check.add_argument("spec", metavar="SPEC")
+    _max_jobs(check)
     run = sub.add_parser("run", help="run a spec (the default command)")
     run.add_argument("spec", metavar="SPEC")
     run.add_argument(
@@ -119,9 +120,10 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=N",
         help="seats of a licence (repeatable)",
     )
+    _max_jobs(parser)
     parser.add_argument(
         "--sample-interval",
-        type=float,
+        type=_interval,
         default=1.0,
         metavar="S",
         help="seconds between resource samples (default 1)",
@@ -150,25 +152,42 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     loud.add_argument("-q", "--quiet", action="store_true", help="only the final summary")
 
 
+def _max_jobs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-jobs",
+        type=_positive_int,
+        default=1_000_000,
+        metavar="N",
+        help="refuse specs that expand to more jobs (or groups) than this (1,000,000)",
+    )
+
+
 def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text}")
-    return value
+    from gator_nb.options import parse_count
+
+    try:
+        return parse_count(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _interval(text: str) -> float:
+    from gator_nb.options import parse_interval
+
+    try:
+        return parse_interval(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _size(text: str) -> int:
+    from gator_nb.options import parse_size
     from gator_nb.spec.load import MEMORY_UNITS
 
-    number = text.rstrip("BKMGTbkmgt")
-    unit = text[len(number) :].upper() or "MB"
-    unit = unit if unit.endswith("B") else unit + "B"
     try:
-        return int(float(number) * MEMORY_UNITS[unit])
-    except (ValueError, KeyError):
-        raise argparse.ArgumentTypeError(
-            f"expected a size like 512MB or 16GB, got {text}"
-        ) from None
+        return parse_size(text, MEMORY_UNITS)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _assignment(text: str) -> tuple[str, str]:
@@ -188,7 +207,7 @@ def _seed(text: str) -> int:
 
 def _licence(text: str) -> tuple[str, int]:
     name, _, count = text.partition("=")
-    if not name or not count.isdigit() or int(count) < 1:
+    if not name or not count.isdigit() or len(count) > 7 or int(count) < 1:
         raise argparse.ArgumentTypeError(f"expected NAME=N with N >= 1, got {text}")
     return name, int(count)
 
@@ -208,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if options.command == "check":
-            return _check(options.spec)
+            return _check(options.spec, options.max_jobs)
         if options.command == "run":
             return _run(options, args)
         if options.command == "runs":
@@ -241,10 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(options.command)  # every sub-command returns above
 
 
-def _check(spec_path: str) -> int:
+def _check(spec_path: str, max_jobs: int) -> int:
     from gator_nb.spec import load_spec, plan
 
-    planned = plan(load_spec(spec_path))
+    planned = plan(load_spec(spec_path, max_jobs=max_jobs))
     for warning in planned.warnings:
         print(warning, file=sys.stderr)
     groups = [g for g in planned.groups.values() if g.kind != "copy"]
@@ -273,6 +292,7 @@ def _execution_options(options: argparse.Namespace, argv: list[str]) -> dict[str
         "cluster": options.cluster,
         "argv": ["gator", *argv],
         "env": dict(options.env),
+        "max_jobs": options.max_jobs,
     }
 
 

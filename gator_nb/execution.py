@@ -24,10 +24,12 @@ from gator_nb.engine.platform import check_platform
 from gator_nb.engine.schedule import run_plan
 from gator_nb.errors import LaunchError, NoSuchJob
 from gator_nb.events import Artefact, Event, Status
+from gator_nb.options import MAX_MEMORY
 from gator_nb.paths import jobs_under
 from gator_nb.spec import Spec, load_spec, plan
 from gator_nb.spec.nodes import suggest
 from gator_nb.spec.seeds import MAX_SEED, new_run_seed
+from gator_nb.spec.size import MAX_JOBS
 from gator_nb.spec.steering import NAME as VARIABLE
 from gator_nb.state import RunState
 from gator_nb.store import GroupRow, JobRow, RunInfo, StoreReader, StoreWriter
@@ -61,8 +63,8 @@ def _limits(
 ) -> Limits:
     if parallel is not None and parallel < 1:
         raise LaunchError(f"parallel must be at least 1, got {parallel}")
-    if memory is not None and memory < 1:
-        raise LaunchError(f"the memory budget must be at least 1 byte, got {memory}")
+    if memory is not None and not 1 <= memory <= MAX_MEMORY:  # nan and inf too
+        raise LaunchError(f"the memory budget must be 1 byte to 1 EB, got {memory}")
     bad = {name: seats for name, seats in (licenses or {}).items() if seats < 1}
     if bad:
         raise LaunchError(f"licence seats must be at least 1, got {bad}")
@@ -143,12 +145,14 @@ class Execution:
         env: Mapping[str, str] | None = None,
         seed: int | None = None,
         artefacts: Mapping[str, tuple[Artefact, ...]] | None = None,
+        max_jobs: int = MAX_JOBS,
     ) -> None:
         """Check and plan ``spec``, then open its run; ``only`` restricts it (reruns).
 
         ``env`` overrides the spec's ``env`` at every level (``-e NAME=VALUE``); ``seed`` is
         the run's seed (random when None); ``artefacts`` are files of jobs outside the
-        run that its jobs' ``inputs`` may name (a rerun's parent's).
+        run that its jobs' ``inputs`` may name (a rerun's parent's). A spec that expands to
+        more than ``max_jobs`` jobs (or groups) is refused unbuilt.
 
         Everything a user can get wrong is checked before anything is written, so a bad
         spec, option or backend leaves no run directory behind. ``cluster`` (one the run
@@ -167,7 +171,7 @@ class Execution:
         if backend == "local":
             check_platform()
         self.backend, self.scheduler, self.cluster = backend, scheduler, cluster
-        self.spec = spec if isinstance(spec, Spec) else load_spec(Path(spec))
+        self.spec = spec if isinstance(spec, Spec) else load_spec(Path(spec), max_jobs=max_jobs)
         self.start = time.time()
         base = runs_dir_of(runs_dir)
         self.id = _new_run_id(self.start, base)

@@ -27,6 +27,7 @@ from gator_nb.events import Event, Severity, Status
 from gator_nb.execution import Execution, runs_dir_of
 from gator_nb.spec import Spec
 from gator_nb.spec.nodes import suggest
+from gator_nb.spec.size import MAX_JOBS
 from gator_nb.state import RunState, group_metric_rows, group_rows
 from gator_nb.store import StoreReader, list_runs
 from gator_nb.triage import reproduce
@@ -455,6 +456,7 @@ def run(
     sample_interval: float = 1.0,
     env: Mapping[str, str] | None = None,
     seed: int | None = None,
+    max_jobs: int = MAX_JOBS,
 ) -> Run:
     """Start a run of ``spec``; with ``wait`` (the default) return once it has ended.
 
@@ -462,6 +464,7 @@ def run(
     job's ``GATOR_SEED`` derives from it; random and recorded when None).
     ``cluster`` starts a Dask cluster for the run (``local``, or ``slurm``, ``lsf``,
     ``sge``, ``pbs`` through dask-jobqueue and the Dask config) and closes it after.
+    A spec that expands to more than ``max_jobs`` jobs (or groups) is refused unbuilt.
 
     Raises:
         SpecError: the spec has problems; nothing was run.
@@ -480,6 +483,7 @@ def run(
         argv=tuple(sys.argv),
         env=env,
         seed=seed,
+        max_jobs=max_jobs,
     )
     started = Run.start(execution)
     if wait:

@@ -6,8 +6,9 @@ unknown tags never stop the walk: each problem is recorded and the walk goes on.
 
 from __future__ import annotations
 
-import math
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from gator_nb.spec.model import Array, Dependency, Group, Job, Location, Node, S
 from gator_nb.spec.nodes import STD, construct, describe, number, suggest
 from gator_nb.spec.resources import MEMORY_UNITS, RESOURCE_TAGS, parse_resources
 from gator_nb.spec.rules import parse_limits, parse_metrics, parse_results, parse_severity
+from gator_nb.spec.size import MAX_DEPTH, MAX_JOBS, MAX_SPEC_BYTES, measure
 from gator_nb.spec.steering import (
     input_problems,
     parse_inputs,
@@ -31,9 +33,11 @@ from gator_nb.spec.steering import (
 )
 from gator_nb.spec.variables import param_names
 
-__all__ = ["ID_PATTERN", "MEMORY_UNITS", "load_spec", "suggest"]
+__all__ = ["ID_PATTERN", "MAX_JOBS", "MEMORY_UNITS", "load_spec", "suggest"]
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+_MAX_TIMEOUT_S = 1e9  # about 31 years
+_MAX_COUNT = 2**31 - 1  # repeats and retries; the job limit refuses big plans earlier
 _NODE_TAGS = ("!Job", "!JobGroup", "!JobArray")
 _COMMON_KEYS = (
     "id",
@@ -61,9 +65,12 @@ _KEYS = {
 }
 
 
-def load_spec(path: str | Path | None = None, *, text: str | None = None) -> Spec:
+def load_spec(
+    path: str | Path | None = None, *, text: str | None = None, max_jobs: int = MAX_JOBS
+) -> Spec:
     """Load and validate a spec from a file or from ``text``: its structure, then its
     dependencies (names resolved and cycles found on the tree, without expanding arrays).
+    A spec that expands to more than ``max_jobs`` jobs (or groups) is refused unbuilt.
 
     Raises:
         SpecError: listing every problem found, each with file, line and column.
@@ -72,17 +79,14 @@ def load_spec(path: str | Path | None = None, *, text: str | None = None) -> Spe
         raise TypeError("load_spec() takes a path or text=, not both")
     if path is not None:
         file = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SpecError(
-                [Problem(file=file, line=1, col=1, path="$", message=f"cannot read: {exc}")]
-            ) from None
+        text = _read(Path(path))
         directory = str(Path(path).resolve().parent)
     else:
         file, directory = "<text>", str(Path.cwd())
     assert text is not None
-    checker = _Checker(file)
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError([_too_big(file)])
+    checker = _Checker(file, max_jobs)
     root = checker.document(text)
     problems = checker.problems
     if root is None:
@@ -103,11 +107,50 @@ def load_spec(path: str | Path | None = None, *, text: str | None = None) -> Spe
     )
 
 
+def _read(path: Path) -> str:
+    """The spec file's text; only a regular file, and only up to ``MAX_SPEC_BYTES``."""
+    file = str(path)
+
+    def cannot(why: str) -> SpecError:
+        return SpecError([Problem(file=file, line=1, col=1, path="$", message=why)])
+
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise cannot(f"cannot read: {exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device or other special file"
+            if stat.S_ISDIR(mode):
+                kind = "a directory"
+            raise cannot(f"expected a regular file, got {kind}")
+        try:
+            data = handle.read(MAX_SPEC_BYTES + 1)
+            if len(data) > MAX_SPEC_BYTES:
+                raise SpecError([_too_big(file)])
+            return data.decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise cannot(f"cannot read: {exc}") from None
+
+
+def _too_big(file: str) -> Problem:
+    return Problem(
+        file=file,
+        line=1,
+        col=1,
+        path="$",
+        message=f"expected a spec of at most {MAX_SPEC_BYTES >> 20} MiB, got more",
+    )
+
+
 class _Checker:
     """Walks composed YAML nodes, building the tree and recording problems."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, max_jobs: int = MAX_JOBS) -> None:
         self.file = file
+        self.max_jobs = max_jobs
         self.problems: list[Problem] = []
         self.scopes: list[set[str]] = []  # params in scope, innermost last
 
@@ -124,6 +167,18 @@ class _Checker:
     def document(self, text: str) -> Node | None:
         try:
             top = yaml.compose(text, Loader=yaml.SafeLoader)
+        except RecursionError:  # PyYAML composes recursively: ~240 levels at most
+            line, col = _too_deep_at(text)
+            self.problems.append(
+                Problem(
+                    file=self.file,
+                    line=line,
+                    col=col,
+                    path="$",
+                    message=f"nested too deeply (expected at most {MAX_DEPTH} levels of groups)",
+                )
+            )
+            return None
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -150,7 +205,36 @@ class _Checker:
                 )
             )
             return None
+        if not self.small_enough(top):
+            return None
         return self.node(top, "$")
+
+    def small_enough(self, top: YamlNode) -> bool:
+        """Refuse loops, too many jobs and too deep a tree before building any of it."""
+        size = measure(top)
+        if size.loop is not None:
+            self.problem(size.loop, "$", "this node contains itself (through an alias)")
+        elif size.depth > MAX_DEPTH:
+            assert size.deepest is not None
+            self.problem(
+                size.deepest,
+                "$",
+                f"nested too deeply: {size.depth} levels of groups, expected at most {MAX_DEPTH}",
+            )
+        elif max(size.jobs, size.groups) > self.max_jobs:
+            what, count = (
+                ("jobs", size.jobs) if size.jobs > self.max_jobs else ("groups", size.groups)
+            )
+            shown = f"{count:,}" if count < 10**15 else f"about {count:.1e}"
+            self.problem(
+                top,
+                "$",
+                f"the spec expands to {shown} {what}, more than the limit of {self.max_jobs:,}"
+                " (raise it with --max-jobs N, or max_jobs=N)",
+            )
+        else:
+            return True
+        return False
 
     # -- nodes -------------------------------------------------------------------
 
@@ -314,6 +398,12 @@ class _Checker:
             command = None
         else:
             command = self.string(fields["command"][1], f"{path}.command", literal=True)
+            if command == "":
+                self.problem(
+                    fields["command"][1],
+                    f"{path}.command",
+                    "expected a program to run, got an empty string",
+                )
         args: tuple[str, ...] = ()
         if "args" in fields:
             args = self.string_list(fields["args"][1], f"{path}.args", "strings or numbers")
@@ -370,11 +460,13 @@ class _Checker:
                 continue
             if child.id in seen and child.id != "?":
                 first = seen[child.id]
-                self.problem(
-                    item,
-                    f"{path}.jobs[{i}].id",
-                    f"duplicate id '{child.id}' (also at {first.file}:{first.line}:{first.col})",
+                here = self.at(item, path)
+                also = (
+                    "the same node again, through an alias"
+                    if (first.line, first.col) == (here.line, here.col)
+                    else f"also at {first.file}:{first.line}:{first.col}"
                 )
+                self.problem(item, f"{path}.jobs[{i}].id", f"duplicate id '{child.id}' ({also})")
             seen.setdefault(child.id, child.at)
             jobs.append(child)
         return tuple(jobs)
@@ -434,17 +526,24 @@ class _Checker:
 
     def timeout(self, ynode: YamlNode, path: str) -> float | None:
         value = number(ynode)
-        if value is None or not value > 0 or math.isinf(value):
-            self.problem(ynode, path, f"expected a number of seconds > 0, got {describe(ynode)}")
+        # Capped: the event loop cannot schedule a timer centuries away.
+        if value is None or not 0 < value <= _MAX_TIMEOUT_S:
+            most = f" and <= {_MAX_TIMEOUT_S:g}" if value is not None and value > 0 else ""
+            self.problem(
+                ynode, path, f"expected a number of seconds > 0{most}, got {describe(ynode)}"
+            )
             return None
         return value
 
     def repeats(self, ynode: YamlNode, path: str) -> int:
+        expected = "an integer >= 0"
         if isinstance(ynode, ScalarNode) and ynode.tag == STD + "int":
-            value = construct(ynode)
-            if isinstance(value, int) and value >= 0:
+            value = construct(ynode) if len(ynode.value) < 30 else _MAX_COUNT + 1
+            if isinstance(value, int) and 0 <= value <= _MAX_COUNT:
                 return value
-        self.problem(ynode, path, f"expected an integer >= 0, got {describe(ynode)}")
+            if isinstance(value, int) and value > _MAX_COUNT:
+                expected = f"an integer >= 0 and <= {_MAX_COUNT:,}"
+        self.problem(ynode, path, f"expected {expected}, got {describe(ynode)}")
         return 0
 
     def depends(self, ynode: YamlNode, path: str, kind: str) -> list[Dependency]:
@@ -461,6 +560,23 @@ class _Checker:
             else:
                 self.problem(item, where, f"expected a job name, got {describe(item)}")
         return found
+
+
+def _too_deep_at(text: str) -> tuple[int, int]:
+    """Where YAML nesting first passes what the composer can take (events are flat)."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                mark = event.start_mark
+                if depth > 2 * MAX_DEPTH + 2 and mark is not None:
+                    return mark.line + 1, mark.column + 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return 1, 1
 
 
 def _tag_hint(ynode: YamlNode) -> str:

@@ -5,6 +5,7 @@ values as written, its number, and the nearest known word to a typo.
 from __future__ import annotations
 
 import difflib
+import math
 from typing import Any
 
 from yaml.constructor import SafeConstructor
@@ -25,6 +26,8 @@ def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
 
 def describe(node: YamlNode) -> str:
     """What ``node`` is, for "got ..." in a message: ``a mapping``, ``a number (3)``."""
+    if isinstance(node, ScalarNode) and node.tag.startswith("!"):
+        return f"{node.tag} '{_short(node.value)}' (a tag where none belongs)"
     if isinstance(node, MappingNode):
         return "a mapping"
     if isinstance(node, SequenceNode):
@@ -34,13 +37,18 @@ def describe(node: YamlNode) -> str:
     if node.tag == STD + "bool":
         return f"a boolean ({node.value})"
     if node.tag in (STD + "int", STD + "float"):
-        return f"a number ({node.value})"
-    return f"a string '{node.value}'"
+        return f"a number ({_short(node.value)})"
+    return f"a string '{_short(node.value)}'"
+
+
+def _short(value: str) -> str:
+    """A value as written, cut short: a message must not repeat 5,000 digits."""
+    return value if len(value) <= 40 else f"{value[:30]}... ({len(value):,} characters)"
 
 
 def show(values: list[YamlNode]) -> str:
     """A tag's arguments as written: ``[4, GB]``."""
-    shown = [str(v.value) if isinstance(v, ScalarNode) else describe(v) for v in values]
+    shown = [_short(str(v.value)) if isinstance(v, ScalarNode) else describe(v) for v in values]
     return "[" + ", ".join(shown) + "]"
 
 
@@ -52,7 +60,10 @@ def construct(ynode: ScalarNode) -> Any:
 def number(ynode: YamlNode) -> float | None:
     """The number ``ynode`` holds, quoted or not; None if it holds none."""
     if isinstance(ynode, ScalarNode) and ynode.tag in (STD + "int", STD + "float"):
-        return float(construct(ynode))
+        try:
+            return float(construct(ynode))
+        except (OverflowError, ValueError):  # too many digits for an int, or for a float
+            return math.inf
     if isinstance(ynode, ScalarNode):  # quoted, or the scalar form of a tag: `!Cores 2`
         try:
             return float(ynode.value)

@@ -17,6 +17,8 @@ __all__ = ["MEMORY_UNITS", "RESOURCE_TAGS", "Report", "parse_resources"]
 
 MEMORY_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 RESOURCE_TAGS = ("!Cores", "!Memory", "!License")
+_MAX_COUNT = 1_000_000  # cores or seats: more than any machine or licence server has
+_MAX_MEMORY = 1 << 60  # 1 EB; the store keeps sizes as 64-bit integers
 
 Report = Callable[[YamlNode, str, str], None]  # (node, $.path, message): record a problem
 
@@ -59,6 +61,9 @@ def _resource(ynode: YamlNode, path: str, report: Report) -> Resource | None:
 
 def _cores(ynode: YamlNode, values: list[YamlNode], path: str, report: Report) -> Resource | None:
     count = number(values[0]) if len(values) == 1 else None
+    if count is not None and count > _MAX_COUNT:  # inf too: more digits than a float holds
+        report(ynode, path, f"!Cores expects at most {_MAX_COUNT:,}, got {show(values)}")
+        return None
     if count is None or not count.is_integer() or count < 1:
         report(ynode, path, f"!Cores expects [N] with N a whole number >= 1, got {show(values)}")
         return None
@@ -87,6 +92,9 @@ def _memory(ynode: YamlNode, values: list[YamlNode], path: str, report: Report) 
             f"expected one of {', '.join(MEMORY_UNITS)}",
         )
         return None
+    if size * MEMORY_UNITS[unit] > _MAX_MEMORY:
+        report(ynode, path, f"!Memory expects a size up to 1 EB, got {show(values)}")
+        return None
     return Memory(size=int(size * MEMORY_UNITS[unit]))
 
 
@@ -96,6 +104,9 @@ def _license(ynode: YamlNode, values: list[YamlNode], path: str, report: Report)
         report(ynode, path, f"!License expects [NAME, N], got {show(values)}")
         return None
     count = number(values[1]) if len(values) == 2 else 1.0
+    if count is not None and count > _MAX_COUNT:
+        report(ynode, path, f"!License expects at most {_MAX_COUNT:,} seats, got {show(values)}")
+        return None
     if count is None or not count.is_integer() or count < 1:
         report(ynode, path, f"!License expects a whole count >= 1, got {show(values[1:])}")
         return None
