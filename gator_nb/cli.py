@@ -139,6 +139,11 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         help="set a variable for every job, over the spec's env (repeatable)",
     )
     parser.add_argument("--runs-dir", metavar="DIR", help="where runs are kept (./gator-runs)")
+    parser.add_argument(
+        "--shared",
+        action="store_true",
+        help="let the umask decide who may read the run (default: only you)",
+    )
     parser.add_argument("--backend", choices=("local", "dask"), help="where jobs run (local)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
@@ -293,6 +298,7 @@ def _execution_options(options: argparse.Namespace, argv: list[str]) -> dict[str
         "argv": ["gator", *argv],
         "env": dict(options.env),
         "max_jobs": options.max_jobs,
+        "shared": options.shared,
     }
 
 
@@ -399,6 +405,8 @@ def _runs(runs_dir: str | None) -> int:
     from gator_nb.state import format_duration
 
     table = gn.runs(runs_dir)
+    for line in table.attrs.get("skipped", ()):
+        print(f"gator: skipped a run that cannot be read: {line}", file=sys.stderr)
     if not len(table):
         print(f"no runs in {runs_dir_of(runs_dir)}")
         return 0

@@ -63,6 +63,9 @@ class Reason(StrEnum):
     LIMIT = "limit"  # it logged more messages of a severity than its ``limits`` allow
     MISSING_OUTPUT = "missing-output"  # one of its ``outputs`` matched no file
     CLUSTER = "cluster"  # the cluster gator started for the run could not start workers
+    JOB_DIR = "job-dir"  # its GATOR_JOB_DIR could not be created (full or unwritable disk)
+    STORE = "store"  # its log or rows could not be written (full or unwritable disk)
+    ENGINE_GONE = "engine-gone"  # the engine died (kill -9) while it ran or waited
 
 
 class Severity(IntEnum):

@@ -22,10 +22,11 @@ from gator_nb.engine.launch import Limits
 from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.platform import check_platform
 from gator_nb.engine.schedule import run_plan
-from gator_nb.errors import LaunchError, NoSuchJob
-from gator_nb.events import Artefact, Event, Status
+from gator_nb.errors import LaunchError, NoSuchJob, StoreError
+from gator_nb.events import Artefact, Event, JobFinished, Reason, RunFinished, Status
 from gator_nb.options import MAX_MEMORY
 from gator_nb.paths import jobs_under
+from gator_nb.redact import redact_env
 from gator_nb.spec import Spec, load_spec, plan
 from gator_nb.spec.nodes import suggest
 from gator_nb.spec.seeds import MAX_SEED, new_run_seed
@@ -146,6 +147,7 @@ class Execution:
         seed: int | None = None,
         artefacts: Mapping[str, tuple[Artefact, ...]] | None = None,
         max_jobs: int = MAX_JOBS,
+        shared: bool = False,
     ) -> None:
         """Check and plan ``spec``, then open its run; ``only`` restricts it (reruns).
 
@@ -153,6 +155,8 @@ class Execution:
         the run's seed (random when None); ``artefacts`` are files of jobs outside the
         run that its jobs' ``inputs`` may name (a rerun's parent's). A spec that expands to
         more than ``max_jobs`` jobs (or groups) is refused unbuilt.
+        The run directory and its files are the user's alone unless ``shared``: then
+        their modes follow the umask, so that a group can read them.
 
         Everything a user can get wrong is checked before anything is written, so a bad
         spec, option or backend leaves no run directory behind. ``cluster`` (one the run
@@ -200,7 +204,7 @@ class Execution:
         self.problems: list[str] = []  # what went wrong around the jobs (not in them)
         self.status = Status.RUNNING
         # 2. Side effects: the run directory, its environment and the store.
-        self.writer = self._open(argv, parent)
+        self.writer = self._open(argv, parent, shared)
 
     @classmethod
     def rerun(
@@ -270,16 +274,17 @@ class Execution:
             **options,
         )
 
-    def _open(self, argv: Sequence[str], parent: str | None) -> StoreWriter:
+    def _open(self, argv: Sequence[str], parent: str | None, shared: bool) -> StoreWriter:
         try:
-            self.path.mkdir(parents=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.mkdir(0o777 if shared else 0o700)
             # Kept (owner-only) so that a rerun sees the environment this run saw.
             fd = os.open(self.path / "environ.json", os.O_WRONLY | os.O_CREAT, 0o600)
             with os.fdopen(fd, "w") as out:
                 json.dump(self.base_env, out)
         except OSError as exc:
             raise LaunchError(f"cannot create the run directory {self.path}: {exc}") from None
-        writer = StoreWriter(self.path)
+        writer = StoreWriter(self.path, private=not shared)
         writer.begin(self._info(argv, parent), self._job_rows(), self._group_rows())
         return writer
 
@@ -309,7 +314,8 @@ class Execution:
                 command=shlex.join(j.argv),
                 argv=j.argv,
                 cwd=j.cwd,
-                env=j.env,
+                # The store and reports are for others to read: no caller secrets in them.
+                env=redact_env(j.env, self.base_env),
                 cores=j.cores,
                 memory=j.memory,
                 licenses=j.licenses,
@@ -318,6 +324,7 @@ class Execution:
                 seed=j.seed,
                 params=dict(j.params),
                 inputs=j.inputs,
+                job_dir=j.env.get("GATOR_JOB_DIR", ""),
             )
             for j in self.plan.jobs
         ]
@@ -373,5 +380,31 @@ class Execution:
         finally:
             sampling.cancel()
             await asyncio.gather(sampling, return_exceptions=True)
-            self.writer.close()
+            await asyncio.to_thread(self._close_store)
         return self.status
+
+    def _close_store(self) -> None:
+        """Close the store; jobs whose rows or log could not be written fail, with why."""
+        self.writer.flush()
+        for job, why in list(self.writer.lost.items()):
+            first_error = f"gator: could not write this job's log or results: {why}"
+            self.problems.append(f"{job}: {first_error}")
+            if self.state.nodes[job].status in (Status.PASSED, Status.SKIPPED):
+                self.sink(
+                    JobFinished(
+                        job=job,
+                        time=time.time(),
+                        status=Status.FAILED,
+                        reason=Reason.STORE,
+                        first_error=first_error,
+                    )
+                )
+        if self.writer.lost and self.status == Status.PASSED:
+            self.status = Status.FAILED
+            self.sink(RunFinished(time=time.time(), status=Status.FAILED))
+        try:
+            self.writer.close()
+        except StoreError as exc:
+            self.problems.append(str(exc))
+            if self.status == Status.PASSED:
+                self.status = Status.FAILED

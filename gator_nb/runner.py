@@ -30,6 +30,7 @@ from gator_nb.spec.nodes import suggest
 from gator_nb.spec.size import MAX_JOBS
 from gator_nb.state import RunState, group_metric_rows, group_rows
 from gator_nb.store import StoreReader, list_runs
+from gator_nb.store.reader import has_store
 from gator_nb.triage import reproduce
 from gator_nb.views import render, row_text
 
@@ -457,6 +458,7 @@ def run(
     env: Mapping[str, str] | None = None,
     seed: int | None = None,
     max_jobs: int = MAX_JOBS,
+    shared: bool = False,
 ) -> Run:
     """Start a run of ``spec``; with ``wait`` (the default) return once it has ended.
 
@@ -465,6 +467,8 @@ def run(
     ``cluster`` starts a Dask cluster for the run (``local``, or ``slurm``, ``lsf``,
     ``sge``, ``pbs`` through dask-jobqueue and the Dask config) and closes it after.
     A spec that expands to more than ``max_jobs`` jobs (or groups) is refused unbuilt.
+    ``shared``: the run directory and store follow the umask instead of being private
+    to the user (owner-only), so that a group can read them.
 
     Raises:
         SpecError: the spec has problems; nothing was run.
@@ -484,6 +488,7 @@ def run(
         env=env,
         seed=seed,
         max_jobs=max_jobs,
+        shared=shared,
     )
     started = Run.start(execution)
     if wait:
@@ -494,10 +499,10 @@ def run(
 def find_run(name: str | os.PathLike[str], runs_dir: str | os.PathLike[str] | None = None) -> Path:
     """A run directory from a path, a run id, a unique id prefix, or ``latest``."""
     path = Path(name)
-    if (path / "run.sqlite").exists():
+    if has_store(path):
         return path.absolute()
     base = runs_dir_of(runs_dir)
-    known = sorted(p.name for p in base.glob("*") if (p / "run.sqlite").exists())
+    known = sorted(p.name for p in base.glob("*") if has_store(p))
     if str(name) == "latest" and known:
         return base / known[-1]
     matches = [k for k in known if k.startswith(str(name))]
@@ -516,10 +521,17 @@ def load(name: str | os.PathLike[str], runs_dir: str | os.PathLike[str] | None =
 
 
 def runs(runs_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """One row per run in ``runs_dir``, newest last."""
+    """One row per run in ``runs_dir``, newest last.
+
+    Runs that cannot be read (another user's, a broken store) are left out and listed,
+    one line each, in the frame's ``attrs["skipped"]``.
+    """
     from gator_nb import frames
 
-    return frames.runs(list_runs(runs_dir_of(runs_dir)))
+    skipped: list[str] = []
+    table = frames.runs(list_runs(runs_dir_of(runs_dir), skipped))
+    table.attrs["skipped"] = skipped
+    return table
 
 
 def rerun(

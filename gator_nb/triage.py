@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Iterable, Mapping, Sequence
 
 from gator_nb.paths import COPY_INDEX
+from gator_nb.redact import shell_value
 
 __all__ = ["bucket", "change", "reproduce", "rerun_selection", "with_needs"]
 
@@ -63,7 +64,7 @@ def bucket(first_error: str, reason: str = "") -> str:
 
 def reproduce(argv: Sequence[str], cwd: str, env: Mapping[str, str]) -> str:
     """A shell line that runs the job again by hand: its cwd, its env and its command."""
-    assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in sorted(env.items()))
+    assignments = " ".join(f"{name}={shell_value(value)}" for name, value in sorted(env.items()))
     prefix = f"env {assignments} " if assignments else ""
     return f"cd {shlex.quote(cwd)} && {prefix}{shlex.join(argv)}"
 

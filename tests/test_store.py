@@ -421,19 +421,22 @@ def test_list_runs_skips_unreadable_dirs_oldest_first(tmp_path: Path) -> None:
     assert list_runs(tmp_path / "missing") == []
 
 
-def test_a_failed_write_is_reported_by_close_not_by_put(writer: StoreWriter) -> None:
+def test_a_failed_write_loses_only_that_row_and_names_its_job(writer: StoreWriter) -> None:
     writer.put(JobOutput(job=JOBS[0], blocks=(block(0, [b"kept"]),)))
     assert writer.flush(timeout_s=10)
     bad = JobSampled(job=JOBS[0], time=1.0, cpu_percent=[1.0], rss=0, vms=0,  # type: ignore[arg-type]
                      num_procs=1, read_bytes=0, write_bytes=0)  # fmt: skip
-    writer.put(bad)  # sqlite cannot bind a list: fails in the writer thread
+    # sqlite cannot bind a list: fails in the writer thread, in the same batch as good rows
+    writer.put(JobOutput(job=JOBS[1], blocks=(block(0, [b"same batch"]),)))
+    writer.put(bad)
     assert not writer.flush(timeout_s=10)
-    writer.put(JobOutput(job=JOBS[0], blocks=(block(1, [b"dropped"]),)))
-    with pytest.raises(StoreError, match=r"run\.sqlite: writing failed"):
-        writer.close()
-    writer.close()  # idempotent, even after a failure
+    assert list(writer.lost) == [JOBS[0]]
+    writer.put(JobOutput(job=JOBS[0], blocks=(block(1, [b"after"]),)))
+    writer.close()  # before: every later event was dropped, and close() raised
+    writer.close()  # idempotent
     with StoreReader(writer.run_dir) as reader:
-        assert [d["message"] for d in reader.messages(JOBS[0])] == ["kept"]
+        assert [d["message"] for d in reader.messages(JOBS[0])] == ["kept", "after"]
+        assert [d["message"] for d in reader.messages(JOBS[1])] == ["same batch"]
 
 
 def test_a_running_run_whose_engine_died_reads_as_cancelled(tmp_path: Path) -> None:

@@ -277,9 +277,12 @@ class _Dispatch:
                 outputs=job.outputs,
             )
             job_dir = job.env.get("GATOR_JOB_DIR")
-            if job_dir and attempt == 1:
-                _make_job_dir(job_dir)
-            task = asyncio.create_task(self.backend.run(launch, self._job_sink(index)))
+            problem = _make_job_dir(job_dir) if job_dir and attempt == 1 else None
+            if problem is not None:  # an unwritable or full run dir fails this job only
+                run = _cannot_start(job.path, problem, self.sink, self.clock)
+            else:
+                run = self.backend.run(launch, self._job_sink(index))
+            task = asyncio.create_task(run)
             self.running[task] = index
         for index in blocked:
             heapq.heappush(gate.ready, index)
@@ -342,14 +345,36 @@ def _retry_note(event: JobFinished, attempt: int, job: PlannedJob) -> LineBlock:
     return note_block(text, Severity.WARNING, event.lines, event.time)
 
 
-def _make_job_dir(path: str) -> None:
+def _make_job_dir(path: str) -> str | None:
+    """Create the job's GATOR_JOB_DIR; None, or why it could not be created."""
     # os.mkdir, not makedirs: jobs/ exists after the first, and this runs once per job.
     try:
-        os.mkdir(path)
-    except FileNotFoundError:
-        os.makedirs(path, exist_ok=True)
+        try:
+            os.mkdir(path)
+        except FileNotFoundError:
+            os.makedirs(path, exist_ok=True)
     except FileExistsError:
         pass
+    except OSError as exc:
+        return f"gator: cannot create the job's directory {path}: {exc.strerror or exc}"
+    return None
+
+
+async def _cannot_start(job: str, why: str, sink: Sink, clock: Callable[[], float]) -> JobFinished:
+    """A job that fails before it is launched: its log says why."""
+    now = clock()
+    sink(JobOutput(job=job, blocks=(note_block(why, Severity.ERROR, 0, now),)))
+    finished = JobFinished(
+        job=job,
+        time=now,
+        status=Status.FAILED,
+        reason=Reason.JOB_DIR,
+        errors=1,
+        first_error=why,
+        lines=1,
+    )
+    sink(finished)
+    return finished
 
 
 def _skip(

@@ -14,6 +14,7 @@ from pathlib import Path
 from gator_nb.errors import Problem, SpecError
 from gator_nb.spec.cycles import find_cycles
 from gator_nb.spec.depends import Resolver
+from gator_nb.spec.filenames import file_name
 from gator_nb.spec.model import (
     Array,
     Cores,
@@ -283,7 +284,7 @@ class _Planner:
         overlay = {**scope.overlay, **named}
         env = {**scope.env, **named}
         if self.run_dir is not None:
-            job_dir = os.path.join(self.run_dir, "jobs", path)
+            job_dir = os.path.join(self.run_dir, "jobs", file_name(path))
             overlay["GATOR_JOB_DIR"] = env["GATOR_JOB_DIR"] = job_dir
         cwd = scope.cwd
         if job.cwd is not None:  # expanded last, so $GATOR_JOB_DIR works here too

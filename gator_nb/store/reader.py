@@ -13,16 +13,17 @@ import psutil
 
 from gator_nb.display import FIRST_ERROR_CHARS, display_text
 from gator_nb.errors import StoreError
-from gator_nb.events import Severity, Status
+from gator_nb.events import Reason, Severity, Status
 from gator_nb.store.schema import DB_NAME, SCHEMA_VERSION, SELECT_JOBS, log_path
 
-__all__ = ["StoreReader", "list_runs"]
+__all__ = ["StoreReader", "has_store", "list_runs"]
 
 # Version 1 stores (before tests and metrics) read as runs without either.
 _READABLE = (1, SCHEMA_VERSION)
 _JSON_COLUMNS = ("argv", "env", "licenses", "depends", "extra", "params", "inputs")
 _SEVERITY_NAMES = {int(s): s.name for s in Severity}
 _INFO = Severity.INFO.name
+_WARNING = Severity.WARNING.name
 
 
 def _split(data: bytes) -> list[bytes]:
@@ -47,12 +48,8 @@ class StoreReader:
         self.path = self.run_dir / DB_NAME
         if not self.path.is_file():
             raise StoreError(f"{self.path}: no run store here")
-        uri = self.path.resolve().as_uri() + "?mode=ro"
-        try:
-            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot read the store: {exc}") from exc
+        self._db, version = _connect(self.path)
+        self._gone: bool | None = None  # whether the run's engine died: read once
         self.version = version
         if version not in _READABLE:
             self._db.close()
@@ -96,14 +93,42 @@ class StoreReader:
         for row in self.query("SELECT status, count(*) AS n FROM jobs GROUP BY 1"):
             counts[row["status"]] = row["n"]
         info["jobs"] = sum(counts.values())
-        info["interrupted"] = info["status"] == "running" and _engine_gone(info)
+        info["interrupted"] = self._interrupted(info)
         if info["interrupted"]:
             info["status"] = "cancelled"  # its engine died without saying how it ended
+            counts[Status.CANCELLED] += counts.pop(Status.RUNNING) + counts.pop(Status.PENDING)
+            counts[Status.RUNNING] = counts[Status.PENDING] = 0
         return info | counts
+
+    def _interrupted(self, info: dict[str, Any] | None = None) -> bool:
+        """Whether the run says it is running but its engine is gone (kill -9, a crash)."""
+        if self._gone is None:
+            if info is None:
+                rows = list(self.query("SELECT status, pid, hostname, start FROM run"))
+                info = rows[0] if rows else {}
+            self._gone = info.get("status") == "running" and _engine_gone(info)
+        return self._gone
+
+    def _last_activity(self) -> float | None:
+        row = self._db.execute(
+            'SELECT max(t) FROM (SELECT max("end") AS t FROM jobs UNION ALL'
+            " SELECT max(start) FROM jobs UNION ALL SELECT max(time) FROM samples"
+            " UNION ALL SELECT max(time) FROM blocks)"
+        ).fetchone()
+        return None if row[0] is None else float(row[0])
 
     def jobs(self) -> list[dict[str, Any]]:
         """One dict per leaf job, in spec order, with sampled aggregates."""
-        return [self._job(row) for row in self.query(SELECT_JOBS.format(where=""))]
+        rows = [self._job(row) for row in self.query(SELECT_JOBS.format(where=""))]
+        if self._interrupted():
+            # Nothing will ever finish these: they were stopped with their engine.
+            end = self._last_activity()
+            for row in rows:
+                if row["status"] in ("running", "pending"):
+                    row.update(status="cancelled", reason=str(Reason.ENGINE_GONE), end=end)
+                    if row["start"] is not None and end is not None:
+                        row["duration_s"] = end - row["start"]
+        return rows
 
     def job(self, job: str) -> dict[str, Any] | None:
         """One job's dict as in :meth:`jobs`, or None if the run has no such job."""
@@ -131,7 +156,9 @@ class StoreReader:
 
     def _live_counts(self, job_id: int) -> dict[str, Any]:
         row = self._db.execute(
-            "SELECT coalesce(sum(severity = :w), 0) AS warnings,"
+            "SELECT coalesce(sum(severity = :w), 0) + (SELECT coalesce(sum(count), 0)"
+            "  FROM blocks WHERE job_id = :id AND stream = 'stderr') - (SELECT count(*)"
+            "  FROM messages WHERE job_id = :id AND stream = 'stderr') AS warnings,"
             " coalesce(sum(severity >= :e), 0) AS errors,"
             " coalesce((SELECT substr(message, 1, :n) FROM messages WHERE job_id = :id"
             "  AND severity >= :e ORDER BY line_no LIMIT 1), '') AS first_error,"
@@ -225,18 +252,31 @@ class StoreReader:
             " WHERE job_id = ? AND severity >= ? ORDER BY line_no",
             (job_id, floor),
         ).fetchall()
-        for t, line_no, severity, stream, message in rows:
-            yield {"time": t, "job": job, "line_no": line_no,
-                   "severity": _SEVERITY_NAMES[severity], "stream": stream,
-                   "message": message}  # fmt: skip
+        found = [
+            {"time": t, "job": job, "line_no": line_no, "severity": _SEVERITY_NAMES[severity],
+             "stream": stream, "message": message}
+            for t, line_no, severity, stream, message in rows
+        ]  # fmt: skip
+        if floor <= Severity.WARNING:  # stderr lines not listed are WARNINGs: read them
+            seen = {line["line_no"] for line in found}
+            found += [
+                line
+                for line in self._lines(job_id, job, stream="stderr")
+                if line["severity"] == _WARNING and line["line_no"] not in seen
+            ]
+            found.sort(key=lambda line: line["line_no"])
+        yield from found
 
-    def _lines(self, job_id: int, job: str) -> Iterator[dict[str, Any]]:
+    def _lines(
+        self, job_id: int, job: str, *, stream: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         # Fetch the whole index first so no read transaction stays open while
         # the caller consumes lines (it would stop WAL checkpoints).
+        only = "AND stream = ?" if stream else ""
         blocks = self._db.execute(
             "SELECT first_line, stream, time, offset, length FROM blocks"
-            " WHERE job_id = ? ORDER BY first_line",
-            (job_id,),
+            f" WHERE job_id = ? {only} ORDER BY first_line",
+            (job_id, stream) if stream else (job_id,),
         ).fetchall()
         if not blocks:
             return
@@ -251,14 +291,19 @@ class StoreReader:
         try:
             log = open(path, "rb")  # noqa: SIM115 - closed by the with below
         except OSError as exc:
-            raise StoreError(f"{path}: cannot read the log: {exc}") from exc
+            # One missing or unreadable log costs that job's lines, not every job's.
+            yield {"time": blocks[0][2], "job": job, "line_no": blocks[0][0],
+                   "severity": "ERROR", "stream": "gator",
+                   "message": f"gator: cannot read this job's log: {exc}"}  # fmt: skip
+            return
         with log:
-            for first, stream, t, offset, length in blocks:
+            for first, stream_of, t, offset, length in blocks:
                 log.seek(offset)
+                default = _WARNING if stream_of == "stderr" else _INFO
                 for line_no, raw in enumerate(_split(log.read(length)), first):
-                    severity = names.get(line_no, _INFO)
+                    severity = names.get(line_no, default)
                     yield {"time": t, "job": job, "line_no": line_no,
-                           "severity": severity, "stream": stream,
+                           "severity": severity, "stream": stream_of,
                            "message": text(raw)}  # fmt: skip
 
     def samples(self, job: str | None = None) -> Iterator[dict[str, Any]]:
@@ -289,8 +334,41 @@ def _engine_gone(info: dict[str, Any]) -> bool:
         return True
 
 
-def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
-    """One summary per readable run directory under ``runs_dir``, oldest first."""
+def _connect(path: Path) -> tuple[sqlite3.Connection, int]:
+    """A read-only connection to the store and its schema version.
+
+    ``mode=ro`` first; a sealed store in a read-only place (a CI artefact, a read-only
+    mount) may need ``immutable=1``, which reads the file without any locking.
+    """
+    uri = path.resolve().as_uri()
+    problem: sqlite3.Error | None = None
+    for query in ("?mode=ro", "?immutable=1"):
+        try:
+            db = sqlite3.connect(uri + query, uri=True, check_same_thread=False)
+        except sqlite3.Error as exc:
+            problem = problem or exc
+            continue
+        try:
+            return db, int(db.execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            db.close()
+            problem = problem or exc
+    raise StoreError(f"{path}: cannot read the store: {problem}")
+
+
+def has_store(path: Path) -> bool:
+    """Whether ``path`` holds a run store; False for what cannot even be looked at."""
+    try:
+        return (path / DB_NAME).is_file()
+    except OSError:
+        return False
+
+
+def list_runs(runs_dir: Path, skipped: list[str] | None = None) -> list[dict[str, Any]]:
+    """One summary per readable run directory under ``runs_dir``, oldest first.
+
+    Runs that cannot be read are left out; ``skipped`` gets one line for each.
+    """
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return []
@@ -298,13 +376,16 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
     keys = ("id", "path", "spec", "status", "start", "end", "jobs", "passed",
             "failed")  # fmt: skip
     for path in sorted(runs_dir.iterdir()):
-        if not (path / DB_NAME).is_file():
-            continue
         try:
+            if not (path / DB_NAME).is_file():
+                continue
             with StoreReader(path) as reader:
                 info = reader.run_info()
-        except StoreError:
-            continue  # a broken or newer run must not hide the others
+        except (StoreError, OSError) as exc:
+            # A broken, unreadable or newer run must not hide the others.
+            if skipped is not None:
+                skipped.append(f"{path.name}: {exc}")
+            continue
         runs.append({k: info[k] for k in keys})
     runs.sort(key=lambda r: (r["start"], r["id"]))
     return runs

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from gator_nb.spec.filenames import file_name
+
 __all__ = ["DB_NAME", "SCHEMA_VERSION", "GroupRow", "JobRow", "RunInfo", "connect_rw", "log_path"]
 
 SCHEMA_VERSION = 2  # 2: test cases, metrics, artefacts, seeds, params, env overrides
@@ -35,7 +37,8 @@ CREATE TABLE jobs (id INTEGER PRIMARY KEY, job TEXT NOT NULL UNIQUE, "group" TEX
   lines INTEGER NOT NULL DEFAULT 0, command TEXT, argv TEXT, cwd TEXT, env TEXT,
   cores INTEGER, memory INTEGER, licenses TEXT, timeout_s REAL, depends TEXT,
   pid INTEGER, hostname TEXT, attempt INTEGER, extra TEXT, queued_s REAL,
-  tests INTEGER, tests_failed INTEGER, seed INTEGER, params TEXT, inputs TEXT);
+  tests INTEGER, tests_failed INTEGER, seed INTEGER, params TEXT, inputs TEXT,
+  job_dir TEXT);
 CREATE TABLE blocks (job_id INTEGER NOT NULL, first_line INTEGER NOT NULL,
   count INTEGER NOT NULL, stream TEXT NOT NULL, time REAL NOT NULL,
   offset INTEGER NOT NULL, length INTEGER NOT NULL,
@@ -79,8 +82,8 @@ DELETE_TESTS = "DELETE FROM tests WHERE job_id = ?"  # a retry's cases replace t
 INSERT_METRIC = "INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?)"
 INSERT_JOB = (
     'INSERT INTO jobs (id, job, "group", "index", array_index, command, argv, cwd,'
-    " env, cores, memory, licenses, timeout_s, depends, seed, params, inputs)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " env, cores, memory, licenses, timeout_s, depends, seed, params, inputs, job_dir)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 UPDATE_STARTED = (
     "UPDATE jobs SET status = 'running', start = ?, \"end\" = NULL, pid = ?,"
@@ -132,6 +135,7 @@ class JobRow:
     seed: int | None = None
     params: Mapping[str, str] | None = None
     inputs: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (artefact name, producer jobs)
+    job_dir: str = ""  # its GATOR_JOB_DIR, RUN_DIR/jobs/NAME; NAME also names its log
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,7 +151,8 @@ class GroupRow:
 
 
 def log_path(run_dir: Path, job: str) -> Path:
-    return run_dir / "logs" / f"{job}.log"
+    """The job's raw log; its name is shortened as the job's directory is."""
+    return run_dir / "logs" / f"{file_name(job)}.log"
 
 
 def connect_rw(path: Path) -> sqlite3.Connection:

@@ -1,15 +1,19 @@
 """The store's single writer: a thread that commits batches of engine events.
 
 Log files are flushed before the index rows that point into them are committed, so a
-killed process leaves every committed line readable.
+killed process leaves every committed line readable. A write that fails (a full disk, an
+unwritable directory) loses only the rows of the jobs it concerns: the batch is committed
+again job by job, and those jobs are listed in ``lost`` with the reason.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import json
 import operator
+import os
 import queue
 import shlex
 import sqlite3
@@ -28,7 +32,9 @@ from gator_nb.events import (
     JobOutput,
     JobSampled,
     JobStarted,
+    LineBlock,
     RunFinished,
+    Severity,
 )
 from gator_nb.store.schema import (
     DB_NAME,
@@ -85,12 +91,22 @@ class _Batch:
     samples: list[tuple[Any, ...]] = field(default_factory=list)
     dirty: set[str] = field(default_factory=set)
 
+    def empty(self) -> bool:
+        return not (self.ops or self.blocks or self.messages or self.samples)
+
+
+_WRITE_ERRORS = (sqlite3.Error, OSError, ValueError, TypeError, OverflowError)
+
 
 class StoreWriter:
     """Appends a run's events to its store from one background thread."""
 
-    def __init__(self, run_dir: Path, *, flush_s: float = 0.25) -> None:
+    def __init__(self, run_dir: Path, *, flush_s: float = 0.25, private: bool = True) -> None:
         self.run_dir = Path(run_dir)
+        # Owner-only files: a job's environment and output can hold secrets. Shared
+        # runs leave modes to the umask.
+        self._file_mode = 0o600 if private else 0o666
+        self._dir_mode = 0o700 if private else 0o777
         self.path = self.run_dir / DB_NAME
         self._flush_s = flush_s
         self._wake = threading.Event()  # set by flush() and close(), never by put()
@@ -101,15 +117,20 @@ class StoreWriter:
         self._logs: dict[str, _Log] = {}
         self._closed = False
         self._lock = threading.Lock()
-        self._error: BaseException | None = None
+        self._error: BaseException | None = None  # a failure of the run's own rows
+        self.lost: dict[str, str] = {}  # job -> why some of its rows or log were not written
+        self._bad_logs: set[str] = set()
 
     def begin(self, run: RunInfo, jobs: Sequence[JobRow], groups: Sequence[GroupRow]) -> None:
         """Create the store with the run and its plan, then start the writer."""
         if self.path.exists():
             raise StoreError(f"{self.path}: a run store already exists here")
         try:
-            (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "spec.yaml").write_text(run.spec_text, encoding="utf-8")
+            (self.run_dir / "logs").mkdir(self._dir_mode, parents=True, exist_ok=True)
+            with self._create(self.run_dir / "spec.yaml") as spec:
+                spec.write(run.spec_text.encode())
+            # Created first with its mode: SQLite gives -wal and -shm the same one.
+            self._create(self.path).close()
             db = connect_rw(self.path)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot create the store: {exc}") from exc
@@ -128,6 +149,9 @@ class StoreWriter:
         # The thread is a daemon (a non-daemon one would block interpreter exit
         # before atexit runs), so atexit is what drains it on a plain exit.
         atexit.register(self.close)
+
+    def _create(self, path: Path, flags: int = os.O_WRONLY | os.O_CREAT | os.O_TRUNC) -> IO[bytes]:
+        return os.fdopen(os.open(path, flags, self._file_mode), "wb")
 
     def _insert_plan(
         self,
@@ -157,7 +181,7 @@ class StoreWriter:
                  json.dumps(j.argv), j.cwd, json.dumps(dict(j.env)), j.cores,
                  j.memory, json.dumps(j.licenses), j.timeout_s,
                  json.dumps(j.depends), j.seed, json.dumps(dict(j.params or {})),
-                 json.dumps(j.inputs))
+                 json.dumps(j.inputs), j.job_dir or None)
             )  # fmt: skip
         db.executemany(INSERT_JOB, rows)
 
@@ -185,11 +209,11 @@ class StoreWriter:
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until every event put so far is committed.
 
-        Returns False on timeout or if the writer has failed.
+        Returns False on timeout or if anything could not be written.
         """
         thread = self._thread
         if thread is None or not thread.is_alive():
-            return self._error is None
+            return self._error is None and not self.lost
         marker = _Flush()
         self._queue.put(marker)
         self._wake.set()
@@ -200,7 +224,7 @@ class StoreWriter:
                 return False
             if deadline is not None and time.monotonic() > deadline:
                 return False
-        return self._error is None
+        return self._error is None and not self.lost
 
     def close(self) -> None:
         """Drain the queue, commit, close the files and join the thread.
@@ -237,9 +261,23 @@ class StoreWriter:
             self._write(leftovers)
         finally:
             for log in self._logs.values():
-                log.file.close()
+                with contextlib.suppress(OSError):
+                    log.file.close()
             self._logs.clear()
+            self._seal()
             self._db.close()
+
+    def _seal(self) -> None:
+        """Checkpoint the WAL and go back to a rollback journal: one self-contained file.
+
+        A WAL store cannot be opened read-only without its -shm/-wal files, nor over a
+        network file system; a sealed one can (a CI artefact, a read-only mount, another
+        user). Failing to seal (a full disk) leaves a WAL store, still readable here.
+        """
+        assert self._db is not None
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.execute("PRAGMA journal_mode = DELETE")
 
     def _next_batch(self) -> list[object]:
         # Wait for the first event, then let a batch build up for flush_s without being
@@ -256,33 +294,76 @@ class StoreWriter:
         return batch
 
     def _write(self, items: list[object]) -> None:
-        b = _Batch()
+        # Rows are gathered per job (None: the run's own), so that a failed commit can
+        # be retried job by job and lose only the rows of the job that cannot be written.
+        batches: dict[str | None, _Batch] = {}
         try:
-            if self._error is None:
-                for item in items:
+            for item in items:
+                job = getattr(item, "job", None)
+                if job in self._bad_logs and isinstance(item, JobOutput):
+                    continue  # its log is broken: later blocks would point at nothing
+                b = batches.setdefault(job, _Batch())
+                try:
                     self._gather(item, b)
-                self._commit(b)
-        except (sqlite3.Error, OSError, ValueError, TypeError) as exc:
-            # A full disk or a malformed event stops the writing, not the thread:
-            # it keeps draining so flush() and close() return; close() reports it.
-            self._error = exc
-            assert self._db is not None
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+                except _WRITE_ERRORS as exc:
+                    self._lose(job, exc, log=isinstance(item, JobOutput | JobFinished))
+            self._flush_logs(batches)
+            try:
+                whole = _Batch()
+                for b in batches.values():
+                    for name in ("ops", "blocks", "messages", "samples"):
+                        getattr(whole, name).extend(getattr(b, name))
+                self._commit(whole)
+            except _WRITE_ERRORS:
+                self._rollback()
+                for job, b in batches.items():
+                    try:
+                        self._commit(b)
+                    except _WRITE_ERRORS as exc:
+                        self._rollback()
+                        self._lose(job, exc)
         finally:
             for item in items:
                 if isinstance(item, _Flush):
                     item.done.set()
 
-    def _commit(self, b: _Batch) -> None:
+    def _lose(self, job: str | None, exc: BaseException, *, log: bool = False) -> None:
+        """Record that ``job``'s rows (``log``: its log) or the run's could not be written."""
+        if job is None:
+            self._error = self._error or exc
+            return
+        self.lost.setdefault(job, f"{type(exc).__name__}: {exc}")
+        if log:
+            self._bad_logs.add(job)
+            opened = self._logs.pop(job, None)
+            if opened is not None:
+                with contextlib.suppress(OSError):
+                    opened.file.close()
+
+    def _rollback(self) -> None:
+        assert self._db is not None
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    def _flush_logs(self, batches: dict[str | None, _Batch]) -> None:
         # Log bytes reach the OS before the index rows that point at them
         # commit, so a killed process leaves every committed block readable.
-        for job in b.dirty:
-            if job in self._logs:
-                self._logs[job].file.flush()
+        for b in batches.values():
+            for name in b.dirty:
+                log = self._logs.get(name)
+                if log is None:
+                    continue
+                try:
+                    log.file.flush()
+                except OSError as exc:
+                    self._lose(name, exc, log=True)
+                    b.blocks.clear()  # they would point past what reached the file
+
+    def _commit(self, b: _Batch) -> None:
         db = self._db
         assert db is not None
-        if not (b.ops or b.blocks or b.messages or b.samples):
+        if b.empty():
             return
         db.execute("BEGIN")
         for sql, group in itertools.groupby(b.ops, key=operator.itemgetter(0)):
@@ -325,14 +406,14 @@ class StoreWriter:
             # An event for a job outside the plan still gets a row, not an error.
             job_id = self._ids[job] = len(self._ids) + 1
             params = (job_id, job, "", job_id, None, "", "[]", "", "{}", 1, None,
-                      "[]", None, "[]", None, "{}", "[]")  # fmt: skip
+                      "[]", None, "[]", None, "{}", "[]", None)  # fmt: skip
             b.ops.append((INSERT_JOB, params))
         return job_id
 
     def _open(self, job: str) -> _Log:
         log = self._logs.get(job)
         if log is None:
-            file = open(log_path(self.run_dir, job), "ab")  # noqa: SIM115
+            file = self._create(log_path(self.run_dir, job), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
             log = self._logs[job] = _Log(file, file.seek(0, 2))
         return log
 
@@ -347,10 +428,31 @@ class StoreWriter:
                  log.offset, len(block.data))
             )  # fmt: skip
             log.offset += len(block.data)
+            if block.stream == "stderr":
+                self._stderr_messages(job_id, block, b)
+                continue
             b.messages.extend(
                 (job_id, m.line_no, int(m.severity), block.stream, block.time, m.text)
                 for m in block.messages
             )
+
+    def _stderr_messages(self, job_id: int, block: LineBlock, b: _Batch) -> None:
+        # A stderr line is a WARNING unless its content says otherwise, and its text is
+        # in the log: only the exceptions become rows (INFO ones without their text),
+        # not a row per line (5,000,000 stderr lines made a 251 MB store).
+        listed = set()
+        for m in block.messages:
+            listed.add(m.line_no)
+            if m.severity != Severity.WARNING:
+                b.messages.append(
+                    (job_id, m.line_no, int(m.severity), "stderr", block.time, m.text)
+                )
+        info = int(Severity.INFO)
+        b.messages.extend(
+            (job_id, line_no, info, "stderr", block.time, "")
+            for line_no in range(block.first_line, block.first_line + block.count)
+            if line_no not in listed
+        )
 
     def _finished(self, e: JobFinished, b: _Batch) -> None:
         job_id = self._job_id(e.job, b)
