@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gator_nb.control import Control
 from gator_nb.engine.backends import check_backend, open_backend
 from gator_nb.engine.launch import Limits
 from gator_nb.engine.monitor import Monitor
@@ -278,6 +279,8 @@ class Execution:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.mkdir(0o777 if shared else 0o700)
+            self.control = Control(self.path)
+            self.control.create()
             # Kept (owner-only) so that a rerun sees the environment this run saw.
             fd = os.open(self.path / "environ.json", os.O_WRONLY | os.O_CREAT, 0o600)
             with os.fdopen(fd, "w") as out:
@@ -355,6 +358,9 @@ class Execution:
 
     async def main(self) -> Status:
         """Run every job; always closes the store, whatever happens."""
+        task = asyncio.current_task()
+        if task is not None:  # another process may ask to cancel: gn.load(id).cancel()
+            self.control.listen(task)
         monitor = Monitor(self.sink, interval_s=self.sample_interval)
         sampling = asyncio.create_task(monitor.run(), name="gator-monitor")
         try:
@@ -378,6 +384,7 @@ class Execution:
             self.status = Status.CANCELLED
             raise
         finally:
+            self.control.close()
             sampling.cancel()
             await asyncio.gather(sampling, return_exceptions=True)
             await asyncio.to_thread(self._close_store)

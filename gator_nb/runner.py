@@ -15,6 +15,7 @@ import atexit
 import collections
 import concurrent.futures
 import os
+import socket
 import sys
 import threading
 import time
@@ -22,7 +23,8 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from gator_nb.errors import NoSuchJob, StoreError, UsageError
+from gator_nb.control import request_cancel
+from gator_nb.errors import GatorError, NoSuchJob, StoreError, UsageError
 from gator_nb.events import Event, Severity, Status
 from gator_nb.execution import Execution, runs_dir_of
 from gator_nb.spec import Spec
@@ -172,13 +174,28 @@ class Run:
             while self.status == "running" and (deadline is None or time.monotonic() < deadline):
                 time.sleep(0.2)
             return self.status
-        self._done.wait(timeout)
+        try:
+            self._done.wait(timeout)
+        except KeyboardInterrupt:
+            # A kernel survives Ctrl-C: the run must not go on without anyone waiting.
+            self.cancel()
+            raise
         if self._error is not None:
             raise self._error
         return self.status
 
-    def cancel(self) -> None:
-        """Stop every job (their whole process groups) and mark the run cancelled."""
+    def cancel(self, timeout: float = 60.0) -> None:
+        """Stop every job (their whole process groups) and mark the run cancelled.
+
+        A run live in another process (``gn.load(id).cancel()``) is asked to stop
+        through its run directory; this waits up to ``timeout`` seconds for it to end.
+
+        Raises:
+            GatorError: the run is live on another host, or did not end in time.
+        """
+        if self._execution is None:
+            self._cancel_elsewhere(timeout)
+            return
         if self._loop is not None and self._task is not None and not self._done.is_set():
             try:
                 self._loop.call_soon_threadsafe(self._task.cancel)
@@ -195,6 +212,21 @@ class Run:
             return False
         self._execution.listeners.append(listener)
         return True
+
+    def _cancel_elsewhere(self, timeout: float) -> None:
+        with self._reader() as reader:
+            info = reader.run_info()
+        if info["status"] != "running":
+            return  # finished, or its engine died (its watchdog stopped the jobs)
+        if not request_cancel(self.path):
+            if info["hostname"] != socket.gethostname():
+                raise GatorError(f"run {self.id} is running on {info['hostname']}: cancel it there")
+            return  # the engine ended meanwhile
+        deadline = time.monotonic() + timeout
+        while self.status == "running":  # another process's store: only its commits tell
+            if time.monotonic() > deadline:
+                raise GatorError(f"run {self.id} was asked to stop but is still running")
+            time.sleep(0.1)
 
     def on_loop(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T] | None:
         """Run ``coroutine`` on the engine's loop (views refresh from there); None if done."""

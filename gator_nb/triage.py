@@ -79,7 +79,8 @@ def rerun_selection(
     """
     if not failed:
         return set(statuses)
-    chosen = {job for job, status in statuses.items() if status in ("failed", "cancelled")}
+    # Every job that did not pass: a killed engine leaves jobs running or pending too.
+    chosen = {job for job, status in statuses.items() if status not in ("passed", "skipped")}
     grew = True
     while grew:  # a skip can be caused by another skip: follow the chain to its failure
         grew = False
