@@ -7,6 +7,8 @@ SIGKILL escalation, and the job's outcome (spawn.py starts it). Linux only (pidf
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import os
 import resource
 import signal
@@ -26,6 +28,7 @@ from gator_nb.engine.pgroup import running_members, wait_gone
 from gator_nb.engine.results import ResultsProblem, read_results
 from gator_nb.engine.rules import rules_for
 from gator_nb.engine.spawn import launch_problem, spawn
+from gator_nb.engine.strays import MARKER, find_marked, new_token
 from gator_nb.engine.verdict import Counts, judge
 from gator_nb.events import Artefact, JobFinished, JobStarted, Severity, TestCase
 
@@ -56,6 +59,8 @@ async def run_job(
     ``JobFinished`` and re-raises. ``watchdog`` hears of the job's process group
     while it may be alive.
     """
+    # Every process the job starts inherits the marker, even one that leaves its group.
+    launch = dataclasses.replace(launch, env={**launch.env, MARKER: new_token()})
     job = _Job(launch, sink, monitor, clock, watchdog)
     try:
         job.tainted = lower_own_peak()
@@ -76,6 +81,24 @@ async def run_job(
         finally:
             finished = job.finish(cancelled=cancelled)
     return finished
+
+
+def _named(pids: list[int]) -> str:
+    """``pid 12 sleep, pid 13 sim`` for a note in the job's log."""
+    names = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/comm") as comm:
+                names.append(f"pid {pid} {comm.read().strip()}")
+        except OSError:
+            names.append(f"pid {pid}")
+    return ", ".join(names)
+
+
+def _signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
 
 
 @cache
@@ -268,6 +291,7 @@ class _Job:
                 await self._stop(Severity.WARNING, note)
             if self._exited.done():
                 await self._stop_leftovers()
+            await self._stop_strays()
         finally:
             self._force_reap()
             for reader in list(self._readers):
@@ -297,6 +321,28 @@ class _Job:
             )
             for reader in list(self._readers):
                 self._close_reader(reader)
+
+    async def _stop_strays(self) -> None:
+        """Stop processes the job started that left its process group (daemons)."""
+        token = self._launch.env.get(MARKER)
+        if not token or not self._pid:
+            return
+        strays = await asyncio.to_thread(find_marked, token, self._pid)
+        if not strays:
+            return
+        grace_s = self._launch.grace_s
+        self._out.note(
+            Severity.WARNING,
+            f"gator: {len(strays)} process(es) the job started outside its process group"
+            f" were still running after it ended ({_named(strays)}), sent SIGTERM",
+        )
+        _signal_all(strays, signal.SIGTERM)
+        if not await wait_gone(strays, grace_s):
+            _signal_all(strays, signal.SIGKILL)
+            self._out.note(
+                Severity.WARNING,
+                f"gator: they were still running {grace_s:g} s after SIGTERM, sent SIGKILL",
+            )
 
     async def _stop_leftovers(self) -> None:
         """Stop processes left in the job's group that do not hold its output."""
