@@ -24,10 +24,10 @@ from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.platform import check_platform
 from gator_nb.engine.schedule import run_plan
 from gator_nb.errors import LaunchError, NoSuchJob, StoreError
-from gator_nb.events import Artefact, Event, JobFinished, Reason, RunFinished, Status
+from gator_nb.events import Artefact, Event, JobFinished, JobStarted, Reason, RunFinished, Status
 from gator_nb.options import MAX_MEMORY
 from gator_nb.paths import jobs_under
-from gator_nb.redact import redact_env
+from gator_nb.redact import Redactor
 from gator_nb.spec import Spec, load_spec, plan
 from gator_nb.spec.nodes import suggest
 from gator_nb.spec.seeds import MAX_SEED, new_run_seed
@@ -182,6 +182,7 @@ class Execution:
         self.id = _new_run_id(self.start, base)
         self.path = base / self.id
         self.base_env = dict(os.environ if base_env is None else base_env)
+        self._redact = Redactor(self.base_env)
         self.cwd = cwd or os.getcwd()
         self.overrides = _overrides(env)
         self.seed = _seed(seed)
@@ -314,11 +315,11 @@ class Execution:
                 group=j.group or "",
                 index=j.index,
                 array_index=j.array_index,
-                command=shlex.join(j.argv),
-                argv=j.argv,
+                command=shlex.join(self._redact.text(a) for a in j.argv),
+                argv=tuple(self._redact.text(a) for a in j.argv),
                 cwd=j.cwd,
                 # The store and reports are for others to read: no caller secrets in them.
-                env=redact_env(j.env, self.base_env),
+                env=self._redact.env(j.env),
                 cores=j.cores,
                 memory=j.memory,
                 licenses=j.licenses,
@@ -347,7 +348,11 @@ class Execution:
 
     def sink(self, event: Event) -> None:
         """Fan one engine event out to the store, the state and any listeners."""
-        self.writer.put(event)
+        if isinstance(event, JobStarted):  # the store is for others to read: no secrets
+            command = tuple(self._redact.text(arg) for arg in event.command)
+            self.writer.put(dataclasses.replace(event, command=command))
+        else:
+            self.writer.put(event)
         self.state.apply(event)
         for listener in list(self.listeners):
             try:

@@ -10,34 +10,72 @@ import re
 import shlex
 from collections.abc import Mapping
 
-__all__ = ["redact_env", "shell_value"]
+__all__ = ["Redactor", "redact_env", "shell_value"]
 
 _MIN_SECRET = 4  # shorter values ("1", "yes", "C") say nothing and would be found everywhere
+# Variables that are not secrets and whose values (paths, names) appear everywhere; PWD and
+# OLDPWD would even change meaning after the reproduce line's `cd`.
+_HARMLESS = frozenset(
+    [
+        "PATH",
+        "HOME",
+        "PWD",
+        "OLDPWD",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "TERM",
+        "LANG",
+        "LANGUAGE",
+        "TMPDIR",
+        "TZ",
+        "HOSTNAME",
+        "SHLVL",
+        "_",
+        "VIRTUAL_ENV",
+        "PYTHONPATH",
+        "MAIL",
+        "EDITOR",
+        "PAGER",
+        "DISPLAY",
+        "COLORTERM",
+    ]
+)
 _REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 
-def redact_env(env: Mapping[str, str], caller: Mapping[str, str]) -> dict[str, str]:
-    """``env`` with every value taken from ``caller`` replaced by ``${NAME}``.
+class Redactor:
+    """Replaces, in any text, the values of the caller's environment by ``${NAME}``."""
 
-    GATOR_* variables are gator's own and kept; variables ``env`` sets that the caller
-    also has are not sources of other values (their own value is the spec's).
-    """
-    sources = sorted(
-        (
-            (value, name)
-            for name, value in caller.items()
-            if len(value) >= _MIN_SECRET and not name.startswith("GATOR_")
-        ),
-        key=lambda pair: -len(pair[0]),
-    )
-    shown = {}
-    for name, value in env.items():
-        if not name.startswith("GATOR_"):
-            for secret, source in sources:
-                if secret in value:
-                    value = value.replace(secret, "${" + source + "}")
-        shown[name] = value
-    return shown
+    def __init__(self, caller: Mapping[str, str]) -> None:
+        # Longest first, so that a value containing another is replaced whole. GATOR_*
+        # variables are gator's own and say nothing secret.
+        self._sources = sorted(
+            (
+                (value, name)
+                for name, value in caller.items()
+                if len(value) >= _MIN_SECRET
+                and not name.startswith(("GATOR_", "LC_", "XDG_"))
+                and name not in _HARMLESS
+                and not value.startswith("/")  # a path: not a secret, and found in paths
+            ),
+            key=lambda pair: -len(pair[0]),
+        )
+
+    def text(self, value: str) -> str:
+        for secret, source in self._sources:
+            if secret in value:
+                value = value.replace(secret, "${" + source + "}")
+        return value
+
+    def env(self, env: Mapping[str, str]) -> dict[str, str]:
+        """``env`` with caller values replaced; GATOR_* values are kept as they are."""
+        return {n: v if n.startswith("GATOR_") else self.text(v) for n, v in env.items()}
+
+
+def redact_env(env: Mapping[str, str], caller: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with every value taken from ``caller`` replaced by ``${NAME}``."""
+    return Redactor(caller).env(env)
 
 
 def shell_value(value: str) -> str:

@@ -66,7 +66,7 @@ def reproduce(argv: Sequence[str], cwd: str, env: Mapping[str, str]) -> str:
     """A shell line that runs the job again by hand: its cwd, its env and its command."""
     assignments = " ".join(f"{name}={shell_value(value)}" for name, value in sorted(env.items()))
     prefix = f"env {assignments} " if assignments else ""
-    return f"cd {shlex.quote(cwd)} && {prefix}{shlex.join(argv)}"
+    return f"cd {shlex.quote(cwd)} && {prefix}{' '.join(shell_value(a) for a in argv)}"
 
 
 def rerun_selection(

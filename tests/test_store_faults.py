@@ -122,7 +122,8 @@ def test_runs_are_private_and_reports_hold_no_caller_secrets(tmp_path: Path, wri
     spec = write_spec(
         "!Job\n  id: a\n  env: {API_TOKEN: $MY_SECRET, PLAIN: value}\n"
         f"  command: {PY}\n"
-        "  args: [-c, 'import os, sys; print(len(os.environ[\"API_TOKEN\"])); sys.exit(1)']\n"
+        "  args: [-c, 'import os, sys; print(len(os.environ[\"API_TOKEN\"])); sys.exit(1)',"
+        " --token=$MY_SECRET]\n"
     )
     secret = "hunter2-very-secret"
     os.environ["MY_SECRET"] = secret
@@ -138,6 +139,7 @@ def test_runs_are_private_and_reports_hold_no_caller_secrets(tmp_path: Path, wri
         assert secret not in text
     assert "API_TOKEN=&quot;${MY_SECRET}&quot;" in report
     assert 'API_TOKEN="${MY_SECRET}"' in run.command("a")
+    assert run.command("a").endswith(' --token="${MY_SECRET}"')
     shared = gn.run(spec, runs_dir=tmp_path / "runs", shared=True)
     umask = os.umask(0)
     os.umask(umask)
