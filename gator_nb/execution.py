@@ -65,8 +65,10 @@ def _limits(
 ) -> Limits:
     if parallel is not None and parallel < 1:
         raise LaunchError(f"parallel must be at least 1, got {parallel}")
-    if memory is not None and not 1 <= memory <= MAX_MEMORY:  # nan and inf too
-        raise LaunchError(f"the memory budget must be 1 byte to 1 EB, got {memory}")
+    if memory is not None and not memory >= 1:  # nan too
+        raise LaunchError(f"the memory budget must be at least 1 byte, got {memory}")
+    if memory is not None and memory > MAX_MEMORY:  # inf too
+        raise LaunchError(f"the memory budget must be at most 1 EB, got {memory}")
     bad = {name: seats for name, seats in (licenses or {}).items() if seats < 1}
     if bad:
         raise LaunchError(f"licence seats must be at least 1, got {bad}")

@@ -43,7 +43,8 @@ def _job(ident: str, code: str) -> str:
 
 def test_long_job_paths_run_and_keep_their_directories(tmp_path: Path, write_spec) -> None:
     ids = [f"g{i}_" + "x" * 43 for i in range(6)]
-    inner = _job("deep_job_" + "y" * 40, "import os; open(os.environ['GATOR_JOB_DIR'] + '/f', 'w')")
+    code = "import os; open(os.environ['GATOR_JOB_DIR'] + '/f', 'w'); print('deep')"
+    inner = _job("deep_job_" + "y" * 40, code)
     for ident in reversed(ids):
         inner = f"!JobGroup {{id: {ident}, jobs: [{inner}]}}"
     spec = write_spec(f"!JobGroup {{id: top, jobs: [{inner}, {_job('sib', 'print(1)')}]}}")
@@ -57,6 +58,7 @@ def test_long_job_paths_run_and_keep_their_directories(tmp_path: Path, write_spe
     assert len(job_dir.name) <= 120
     assert Path(jobs["job_dir"][1]).name == "top.sib"  # short paths keep their names
     assert run.log(jobs["job"][1]) == "1"
+    assert run.log(jobs["job"][0]) == "deep"  # its log is named like its directory
 
 
 def test_an_unwritable_job_dir_fails_that_job_not_the_run(tmp_path: Path, write_spec) -> None:

@@ -14,7 +14,7 @@ import psutil
 from gator_nb.display import FIRST_ERROR_CHARS, display_text
 from gator_nb.errors import StoreError
 from gator_nb.events import Reason, Severity, Status
-from gator_nb.store.schema import DB_NAME, SCHEMA_VERSION, SELECT_JOBS, log_path
+from gator_nb.store.schema import DB_NAME, SCHEMA_VERSION, SELECT_JOBS, file_name_of, log_path
 
 __all__ = ["StoreReader", "has_store", "list_runs"]
 
@@ -287,7 +287,7 @@ class StoreReader:
             )
         }
         text = display_text
-        path = log_path(self.run_dir, job)
+        path = log_path(self.run_dir, self._log_name(job_id, job))
         try:
             log = open(path, "rb")  # noqa: SIM115 - closed by the with below
         except OSError as exc:
@@ -305,6 +305,13 @@ class StoreReader:
                     yield {"time": t, "job": job, "line_no": line_no,
                            "severity": severity, "stream": stream_of,
                            "message": text(raw)}  # fmt: skip
+
+    def _log_name(self, job_id: int, job: str) -> str:
+        try:
+            row = self._db.execute("SELECT job_dir FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        except sqlite3.OperationalError:  # a store from before the job_dir column
+            return job
+        return file_name_of(job, row[0] if row else None)
 
     def samples(self, job: str | None = None) -> Iterator[dict[str, Any]]:
         """Resource samples of one job or all jobs, in spec order then time."""

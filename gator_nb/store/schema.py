@@ -11,9 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from gator_nb.spec.filenames import file_name
-
-__all__ = ["DB_NAME", "SCHEMA_VERSION", "GroupRow", "JobRow", "RunInfo", "connect_rw", "log_path"]
+__all__ = [
+    "DB_NAME",
+    "SCHEMA_VERSION",
+    "GroupRow",
+    "JobRow",
+    "RunInfo",
+    "connect_rw",
+    "file_name_of",
+    "log_path",
+]
 
 SCHEMA_VERSION = 2  # 2: test cases, metrics, artefacts, seeds, params, env overrides
 DB_NAME = "run.sqlite"
@@ -150,9 +157,15 @@ class GroupRow:
     params: tuple[tuple[str, str], ...] = ()  # an array copy's matrix values
 
 
-def log_path(run_dir: Path, job: str) -> Path:
-    """The job's raw log; its name is shortened as the job's directory is."""
-    return run_dir / "logs" / f"{file_name(job)}.log"
+def log_path(run_dir: Path, name: str) -> Path:
+    """A job's raw log, ``name`` being its directory's name (its path, or shortened)."""
+    return run_dir / "logs" / f"{name}.log"
+
+
+def file_name_of(job: str, job_dir: str | None) -> str:
+    """The name of a job's log and directory, as the plan chose it and the store keeps it
+    (stores from before the ``job_dir`` column: the job's path)."""
+    return Path(job_dir).name if job_dir else job
 
 
 def connect_rw(path: Path) -> sqlite3.Connection:

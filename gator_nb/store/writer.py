@@ -55,6 +55,7 @@ from gator_nb.store.schema import (
     JobRow,
     RunInfo,
     connect_rw,
+    file_name_of,
     log_path,
 )
 
@@ -114,6 +115,7 @@ class StoreWriter:
         self._thread: threading.Thread | None = None
         self._db: sqlite3.Connection | None = None
         self._ids: dict[str, int] = {}
+        self._names: dict[str, str] = {}  # job -> the file name of its log (long paths: short)
         self._logs: dict[str, _Log] = {}
         self._closed = False
         self._lock = threading.Lock()
@@ -176,6 +178,7 @@ class StoreWriter:
         rows = []
         for job_id, j in enumerate(jobs, 1):
             self._ids[j.job] = job_id
+            self._names[j.job] = file_name_of(j.job, j.job_dir)
             rows.append(
                 (job_id, j.job, j.group, j.index, j.array_index, j.command,
                  json.dumps(j.argv), j.cwd, json.dumps(dict(j.env)), j.cores,
@@ -413,7 +416,10 @@ class StoreWriter:
     def _open(self, job: str) -> _Log:
         log = self._logs.get(job)
         if log is None:
-            file = self._create(log_path(self.run_dir, job), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            name = self._names.get(job, job)
+            file = self._create(
+                log_path(self.run_dir, name), os.O_WRONLY | os.O_CREAT | os.O_APPEND
+            )
             log = self._logs[job] = _Log(file, file.seek(0, 2))
         return log
 
