@@ -181,7 +181,9 @@ def messages(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 
     messages = pd.array(text, dtype="string")
     del text  # the strings now live in the array: drop the list's pointers before the rest
-    times = pd.to_datetime(joined("time", "float64"), unit="s", utc=True).as_unit("ns")
+    # Seconds to nanoseconds by hand: to_datetime(unit="s") takes ~35 bytes a row on the way.
+    nanoseconds = np.rint(joined("time", "float64") * 1e9).astype("int64")
+    times = pd.DatetimeIndex(nanoseconds.view("datetime64[ns]")).tz_localize("UTC")
     return pd.DataFrame(
         {
             "time": times,
