@@ -28,7 +28,7 @@ from gator_nb.engine.pgroup import running_members, wait_gone
 from gator_nb.engine.results import ResultsProblem, read_results
 from gator_nb.engine.rules import rules_for
 from gator_nb.engine.spawn import launch_problem, spawn
-from gator_nb.engine.strays import MARKER, find_marked, new_token
+from gator_nb.engine.strays import MARKER, candidates, marked, new_token
 from gator_nb.engine.verdict import Counts, judge
 from gator_nb.events import Artefact, JobFinished, JobStarted, Severity, TestCase
 
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["run_job"]
 
 _CHUNK = 65536
+_INLINE_SCAN = 16  # processes started since a job: read on the loop up to this many
 
 
 async def run_job(
@@ -327,7 +328,13 @@ class _Job:
         token = self._launch.env.get(MARKER)
         if not token or not self._pid:
             return
-        strays = await asyncio.to_thread(find_marked, token, self._pid)
+        # Inline while it is cheap (a /proc listing and a few small reads, well under a
+        # millisecond): a thread hop per job costs more than that on a busy 2-core host.
+        pids = candidates(self._pid)
+        if len(pids) > _INLINE_SCAN:
+            strays = await asyncio.to_thread(marked, token, pids)
+        else:
+            strays = marked(token, pids)
         if not strays:
             return
         grace_s = self._launch.grace_s

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 
-__all__ = ["MARKER", "find_marked", "new_token"]
+__all__ = ["MARKER", "candidates", "find_marked", "marked", "new_token"]
 
 MARKER = "GATOR_JOB_TOKEN"
 
@@ -28,18 +28,45 @@ def find_marked(token: str, newer_than: int) -> list[int]:
     its leader's; only those are read, which keeps the scan to the processes started
     since (a pid wrap-around in between can hide one). Zombies are skipped.
     """
-    needle = f"{MARKER}={token}".encode()
+    return marked(token, candidates(newer_than))
+
+
+def candidates(newer_than: int) -> list[int]:
+    """Pids above ``newer_than``: one listing of /proc, about 0.1 ms."""
+    return [int(n) for n in os.listdir("/proc") if n.isdigit() and int(n) > newer_than]
+
+
+def marked(token: str, pids: list[int]) -> list[int]:
+    """Those of ``pids`` that are alive and carry ``MARKER=token`` (reads /proc).
+
+    Raw ``os.read`` and a substring test: this runs for every job, on every process
+    started since it, so it is kept to a few microseconds a process.
+    """
+    needle = f"\0{MARKER}={token}\0".encode()
     found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) <= newer_than:
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as file:
-                data = file.read()
-            with open(f"/proc/{name}/stat", "rb") as file:
-                state = file.read().rsplit(b")", 1)[-1].split()[0]
-        except OSError:  # gone, or another user's
-            continue
-        if state != b"Z" and any(entry == needle for entry in data.split(b"\0")):
-            found.append(int(name))
+    for pid in pids:
+        environ = _read(f"/proc/{pid}/environ")
+        if environ and needle in b"\0" + environ and not _zombie(pid):
+            found.append(pid)
     return found
+
+
+def _read(path: str) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # gone, or another user's
+        return b""
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
+def _zombie(pid: int) -> bool:
+    stat = _read(f"/proc/{pid}/stat")
+    return not stat or stat.rsplit(b")", 1)[-1].split()[0] == b"Z"
