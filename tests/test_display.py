@@ -96,3 +96,13 @@ def test_bucketing_a_huge_error_line_finishes() -> None:
         assert bucket(text)
     assert bucket("Mismatch at /home/u/tb.sv:12 after 12 ns") == "Mismatch at <PATH> after <TIME>"
     assert bucket("ERROR: " + "y" * 5000) == "ERROR: " + "y" * 993  # only the head counts
+
+
+def test_run_verbose_prints_no_control_characters(tmp_path: Path) -> None:
+    code = f"import sys; sys.stdout.write('ERROR: ' + {HOSTILE!r} + chr(10))"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"!Job {{id: bad, command: {PY}, args: [-c, {code!r}]}}\n")
+    done = gator("run", str(spec), "-v", runs=tmp_path / "runs")  # the line log of CI
+    assert done.returncode == 1
+    assert "\\x1bc" in done.stdout  # the job's line and its FAIL line, escaped
+    assert not _controls(done.stdout + done.stderr)
