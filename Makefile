@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_dask.py
 	$(BIN)/python benchmarks/bench_views.py
 	$(BIN)/python benchmarks/bench_slurm.py
+	$(BIN)/python benchmarks/bench_hardening.py
 
 clean:
 	rm -rf $(VENV) site gator-runs .pytest_cache .mypy_cache .ruff_cache
