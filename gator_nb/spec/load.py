@@ -6,9 +6,7 @@ unknown tags never stop the walk: each problem is recorded and the walk goes on.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,8 @@ from gator_nb.spec.model import Array, Dependency, Group, Job, Location, Node, S
 from gator_nb.spec.nodes import STD, construct, describe, number, suggest
 from gator_nb.spec.resources import MEMORY_UNITS, RESOURCE_TAGS, parse_resources
 from gator_nb.spec.rules import parse_limits, parse_metrics, parse_results, parse_severity
-from gator_nb.spec.size import MAX_DEPTH, MAX_JOBS, MAX_SPEC_BYTES, measure
+from gator_nb.spec.size import MAX_DEPTH, MAX_JOBS, MAX_SPEC_BYTES, refusal
+from gator_nb.spec.source import read_spec, too_big, too_deep_at
 from gator_nb.spec.steering import (
     input_problems,
     parse_inputs,
@@ -79,13 +78,13 @@ def load_spec(
         raise TypeError("load_spec() takes a path or text=, not both")
     if path is not None:
         file = str(path)
-        text = _read(Path(path))
+        text = read_spec(Path(path))
         directory = str(Path(path).resolve().parent)
     else:
         file, directory = "<text>", str(Path.cwd())
     assert text is not None
     if len(text) > MAX_SPEC_BYTES:
-        raise SpecError([_too_big(file)])
+        raise SpecError([too_big(file)])
     checker = _Checker(file, max_jobs)
     root = checker.document(text)
     problems = checker.problems
@@ -104,44 +103,6 @@ def load_spec(
         directory=directory,
         resolved=resolver.found(),
         edges=tuple(edges),
-    )
-
-
-def _read(path: Path) -> str:
-    """The spec file's text; only a regular file, and only up to ``MAX_SPEC_BYTES``."""
-    file = str(path)
-
-    def cannot(why: str) -> SpecError:
-        return SpecError([Problem(file=file, line=1, col=1, path="$", message=why)])
-
-    try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        raise cannot(f"cannot read: {exc}") from None
-    with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device or other special file"
-            if stat.S_ISDIR(mode):
-                kind = "a directory"
-            raise cannot(f"expected a regular file, got {kind}")
-        try:
-            data = handle.read(MAX_SPEC_BYTES + 1)
-            if len(data) > MAX_SPEC_BYTES:
-                raise SpecError([_too_big(file)])
-            return data.decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise cannot(f"cannot read: {exc}") from None
-
-
-def _too_big(file: str) -> Problem:
-    return Problem(
-        file=file,
-        line=1,
-        col=1,
-        path="$",
-        message=f"expected a spec of at most {MAX_SPEC_BYTES >> 20} MiB, got more",
     )
 
 
@@ -168,7 +129,7 @@ class _Checker:
         try:
             top = yaml.compose(text, Loader=yaml.SafeLoader)
         except RecursionError:  # PyYAML composes recursively: ~240 levels at most
-            line, col = _too_deep_at(text)
+            line, col = too_deep_at(text)
             self.problems.append(
                 Problem(
                     file=self.file,
@@ -211,30 +172,10 @@ class _Checker:
 
     def small_enough(self, top: YamlNode) -> bool:
         """Refuse loops, too many jobs and too deep a tree before building any of it."""
-        size = measure(top)
-        if size.loop is not None:
-            self.problem(size.loop, "$", "this node contains itself (through an alias)")
-        elif size.depth > MAX_DEPTH:
-            assert size.deepest is not None
-            self.problem(
-                size.deepest,
-                "$",
-                f"nested too deeply: {size.depth} levels of groups, expected at most {MAX_DEPTH}",
-            )
-        elif max(size.jobs, size.groups) > self.max_jobs:
-            what, count = (
-                ("jobs", size.jobs) if size.jobs > self.max_jobs else ("groups", size.groups)
-            )
-            shown = f"{count:,}" if count < 10**15 else f"about {count:.1e}"
-            self.problem(
-                top,
-                "$",
-                f"the spec expands to {shown} {what}, more than the limit of {self.max_jobs:,}"
-                " (raise it with --max-jobs N, or max_jobs=N)",
-            )
-        else:
-            return True
-        return False
+        refused = refusal(top, self.max_jobs)
+        if refused is not None:
+            self.problem(refused[0], "$", refused[1])
+        return refused is None
 
     # -- nodes -------------------------------------------------------------------
 
@@ -560,23 +501,6 @@ class _Checker:
             else:
                 self.problem(item, where, f"expected a job name, got {describe(item)}")
         return found
-
-
-def _too_deep_at(text: str) -> tuple[int, int]:
-    """Where YAML nesting first passes what the composer can take (events are flat)."""
-    depth = 0
-    try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                mark = event.start_mark
-                if depth > 2 * MAX_DEPTH + 2 and mark is not None:
-                    return mark.line + 1, mark.column + 1
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-    except yaml.YAMLError:
-        pass
-    return 1, 1
 
 
 def _tag_hint(ynode: YamlNode) -> str:

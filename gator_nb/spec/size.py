@@ -14,7 +14,7 @@ from yaml.nodes import Node as YamlNode
 
 from gator_nb.spec.nodes import STD
 
-__all__ = ["MAX_DEPTH", "MAX_JOBS", "MAX_SPEC_BYTES", "Size", "measure"]
+__all__ = ["MAX_DEPTH", "MAX_JOBS", "MAX_SPEC_BYTES", "Size", "measure", "refusal"]
 
 MAX_JOBS = 1_000_000  # default limit on jobs (and on group instances) of one plan
 MAX_DEPTH = 100  # groups nested in groups; far beyond any real flow
@@ -111,3 +111,22 @@ def _combine(
     if node.tag == "!JobArray":  # the array, then each copy with what is inside it
         return repeats * jobs, 1 + repeats * (1 + groups), depth + 1, deepest
     return jobs, 1 + groups, depth + 1, deepest
+
+
+def refusal(top: YamlNode, max_jobs: int) -> tuple[YamlNode, str] | None:
+    """Why a spec must not be built, and the node to blame; None when it may be."""
+    size = measure(top)
+    if size.loop is not None:
+        return size.loop, "this node contains itself (through an alias)"
+    if size.depth > MAX_DEPTH:
+        assert size.deepest is not None
+        why = f"nested too deeply: {size.depth} levels of groups, expected at most {MAX_DEPTH}"
+        return size.deepest, why
+    if max(size.jobs, size.groups) > max_jobs:
+        what, count = ("jobs", size.jobs) if size.jobs > max_jobs else ("groups", size.groups)
+        shown = f"{count:,}" if count < 10**15 else f"about {count:.1e}"
+        return top, (
+            f"the spec expands to {shown} {what}, more than the limit of {max_jobs:,}"
+            " (raise it with --max-jobs N, or max_jobs=N)"
+        )
+    return None
