@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from gator_nb.errors import StoreError
 from gator_nb.events import (
@@ -32,10 +32,9 @@ from gator_nb.events import (
     JobOutput,
     JobSampled,
     JobStarted,
-    LineBlock,
     RunFinished,
-    Severity,
 )
+from gator_nb.store.rows import WRITE_ERRORS, Batch, message_rows
 from gator_nb.store.schema import (
     DB_NAME,
     DELETE_ARTEFACTS,
@@ -80,23 +79,6 @@ _STOP = object()
 class _Log:
     file: IO[bytes]
     offset: int
-
-
-@dataclass(slots=True)
-class _Batch:
-    """Rows gathered from a batch of events; ``ops`` keep their order."""
-
-    ops: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
-    blocks: list[tuple[Any, ...]] = field(default_factory=list)
-    messages: list[tuple[Any, ...]] = field(default_factory=list)
-    samples: list[tuple[Any, ...]] = field(default_factory=list)
-    dirty: set[str] = field(default_factory=set)
-
-    def empty(self) -> bool:
-        return not (self.ops or self.blocks or self.messages or self.samples)
-
-
-_WRITE_ERRORS = (sqlite3.Error, OSError, ValueError, TypeError, OverflowError)
 
 
 class StoreWriter:
@@ -299,30 +281,29 @@ class StoreWriter:
     def _write(self, items: list[object]) -> None:
         # Rows are gathered per job (None: the run's own), so that a failed commit can
         # be retried job by job and lose only the rows of the job that cannot be written.
-        batches: dict[str | None, _Batch] = {}
+        batches: dict[str | None, Batch] = {}
         try:
             for item in items:
                 job = getattr(item, "job", None)
                 if job in self._bad_logs and isinstance(item, JobOutput):
                     continue  # its log is broken: later blocks would point at nothing
-                b = batches.setdefault(job, _Batch())
+                b = batches.setdefault(job, Batch())
                 try:
                     self._gather(item, b)
-                except _WRITE_ERRORS as exc:
+                except WRITE_ERRORS as exc:
                     self._lose(job, exc, log=isinstance(item, JobOutput | JobFinished))
             self._flush_logs(batches)
             try:
-                whole = _Batch()
+                whole = Batch()
                 for b in batches.values():
-                    for name in ("ops", "blocks", "messages", "samples"):
-                        getattr(whole, name).extend(getattr(b, name))
+                    whole.extend(b)
                 self._commit(whole)
-            except _WRITE_ERRORS:
+            except WRITE_ERRORS:
                 self._rollback()
                 for job, b in batches.items():
                     try:
                         self._commit(b)
-                    except _WRITE_ERRORS as exc:
+                    except WRITE_ERRORS as exc:
                         self._rollback()
                         self._lose(job, exc)
         finally:
@@ -349,7 +330,7 @@ class StoreWriter:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
 
-    def _flush_logs(self, batches: dict[str | None, _Batch]) -> None:
+    def _flush_logs(self, batches: dict[str | None, Batch]) -> None:
         # Log bytes reach the OS before the index rows that point at them
         # commit, so a killed process leaves every committed block readable.
         for b in batches.values():
@@ -363,7 +344,7 @@ class StoreWriter:
                     self._lose(name, exc, log=True)
                     b.blocks.clear()  # they would point past what reached the file
 
-    def _commit(self, b: _Batch) -> None:
+    def _commit(self, b: Batch) -> None:
         db = self._db
         assert db is not None
         if b.empty():
@@ -376,7 +357,7 @@ class StoreWriter:
         db.executemany(INSERT_SAMPLE, b.samples)
         db.execute("COMMIT")
 
-    def _gather(self, item: object, b: _Batch) -> None:
+    def _gather(self, item: object, b: Batch) -> None:
         if isinstance(item, JobOutput):
             self._output(item, b)
         elif isinstance(item, JobSampled):
@@ -403,7 +384,7 @@ class StoreWriter:
         elif isinstance(item, _SetStatus):
             b.ops.append((UPDATE_RUN, (item.status, item.end)))
 
-    def _job_id(self, job: str, b: _Batch) -> int:
+    def _job_id(self, job: str, b: Batch) -> int:
         job_id = self._ids.get(job)
         if job_id is None:
             # An event for a job outside the plan still gets a row, not an error.
@@ -423,7 +404,7 @@ class StoreWriter:
             log = self._logs[job] = _Log(file, file.seek(0, 2))
         return log
 
-    def _output(self, event: JobOutput, b: _Batch) -> None:
+    def _output(self, event: JobOutput, b: Batch) -> None:
         job_id = self._job_id(event.job, b)
         log = self._open(event.job)
         b.dirty.add(event.job)
@@ -434,33 +415,9 @@ class StoreWriter:
                  log.offset, len(block.data))
             )  # fmt: skip
             log.offset += len(block.data)
-            if block.stream == "stderr":
-                self._stderr_messages(job_id, block, b)
-                continue
-            b.messages.extend(
-                (job_id, m.line_no, int(m.severity), block.stream, block.time, m.text)
-                for m in block.messages
-            )
+            b.messages += message_rows(job_id, block)
 
-    def _stderr_messages(self, job_id: int, block: LineBlock, b: _Batch) -> None:
-        # A stderr line is a WARNING unless its content says otherwise, and its text is
-        # in the log: only the exceptions become rows (INFO ones without their text),
-        # not a row per line (5,000,000 stderr lines made a 251 MB store).
-        listed = set()
-        for m in block.messages:
-            listed.add(m.line_no)
-            if m.severity != Severity.WARNING:
-                b.messages.append(
-                    (job_id, m.line_no, int(m.severity), "stderr", block.time, m.text)
-                )
-        info = int(Severity.INFO)
-        b.messages.extend(
-            (job_id, line_no, info, "stderr", block.time, "")
-            for line_no in range(block.first_line, block.first_line + block.count)
-            if line_no not in listed
-        )
-
-    def _finished(self, e: JobFinished, b: _Batch) -> None:
+    def _finished(self, e: JobFinished, b: Batch) -> None:
         job_id = self._job_id(e.job, b)
         tests = failed = None
         if e.artefacts:
