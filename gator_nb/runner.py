@@ -260,7 +260,12 @@ class Run:
 
     @property
     def messages(self) -> pd.DataFrame:
-        """One row per log line of every job."""
+        """One row per log line of every job.
+
+        Built in chunks with categorical ``job``/``severity``/``stream``; for a big run
+        read only what you need with :meth:`messages_of` (WARNING and up reads the index,
+        never the raw logs) or :meth:`log_tail`.
+        """
         from gator_nb import frames
 
         with self._reader() as reader:

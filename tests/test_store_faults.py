@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import gator_nb as gn
+from gator_nb.spec.filenames import file_name
 
 PY = sys.executable
 ROOT = os.geteuid() == 0
@@ -272,3 +273,12 @@ def test_messages_are_built_in_chunks_with_categoricals(tmp_path: Path, write_sp
     # before: a dict per line, all at once (9.9 GB for a 20,000,000-line run): ~50x this
     # log of short lines; now ~17x, most of it Python's per-string overhead
     assert peak < 25 * log
+
+
+def test_job_file_names_are_stable_escaped_and_short() -> None:
+    assert file_name("top.tests[3].sim") == "top.tests[3].sim"
+    assert file_name("a/b c") == "a%2Fb%20c"  # no subdirectory, no space
+    assert file_name("..") == "%2E."
+    long = "g." * 200 + "job"
+    assert file_name(long) == file_name(long)  # the same path, the same name
+    assert len(file_name(long)) <= 120 and file_name(long) != file_name(long + "2")
