@@ -78,6 +78,11 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         },
     ),
     (("--seed",), {"type": int, "default": None, "help": "the run's seed (default: random)"}),
+    (
+        ("--max-jobs",),
+        {"type": int, "default": 1_000_000, "help": "refuse specs expanding to more jobs"},
+    ),
+    (("--shared",), {"action": "store_true", "help": "the run's modes follow the umask"}),
 ]
 
 
@@ -118,7 +123,7 @@ class GatorMagics(Magics):
                 raise UsageError("%gator --rerun RUN takes no spec: it reruns RUN's own")
             run = _rerun(args)
         else:
-            spec = _spec(args.spec, cell)
+            spec = _spec(args.spec, cell, args.max_jobs)
             run = _start(spec, args, cell=cell is not None)
         from gator_nb.notebook.view import show
 
@@ -132,7 +137,7 @@ class GatorMagics(Magics):
         return run
 
 
-def _spec(path: str | None, cell: str | None) -> str | Spec:
+def _spec(path: str | None, cell: str | None, max_jobs: int) -> str | Spec:
     if cell is None:
         if not path:
             raise UsageError("usage: %gator SPEC [--parallel N] [--wait] [--runs-dir DIR]")
@@ -147,7 +152,7 @@ def _spec(path: str | None, cell: str | None) -> str | Spec:
     from gator_nb.spec import load_spec
 
     try:
-        return load_spec(text=cell)
+        return load_spec(text=cell, max_jobs=max_jobs)
     except SpecError as exc:
         raise UsageError(spec_problems(exc, cell=True)) from None
 
@@ -166,6 +171,8 @@ def _start(spec: str | Spec, args: Any, *, cell: bool) -> Run:
             wait=False,
             env=args.env,
             seed=args.seed,
+            max_jobs=args.max_jobs,
+            shared=args.shared,
         )
     except SpecError as exc:
         raise UsageError(spec_problems(exc, cell=cell)) from None
