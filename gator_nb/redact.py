@@ -10,7 +10,7 @@ import re
 import shlex
 from collections.abc import Mapping
 
-__all__ = ["Redactor", "redact_env", "shell_value"]
+__all__ = ["Redactor", "shell_value"]
 
 _MIN_SECRET = 4  # shorter values ("1", "yes", "C") say nothing and would be found everywhere
 # Variables that are not secrets and whose values (paths, names) appear everywhere; PWD and
@@ -72,10 +72,6 @@ class Redactor:
         """``env`` with caller values replaced; GATOR_* values are kept as they are."""
         return {n: v if n.startswith("GATOR_") else self.text(v) for n, v in env.items()}
 
-
-def redact_env(env: Mapping[str, str], caller: Mapping[str, str]) -> dict[str, str]:
-    """``env`` with every value taken from ``caller`` replaced by ``${NAME}``."""
-    return Redactor(caller).env(env)
 
 
 def shell_value(value: str) -> str:
