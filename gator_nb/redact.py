@@ -73,7 +73,6 @@ class Redactor:
         return {n: v if n.startswith("GATOR_") else self.text(v) for n, v in env.items()}
 
 
-
 def shell_value(value: str) -> str:
     """``value`` quoted for a POSIX shell, with ``${NAME}`` references left to expand."""
     if not _REF.search(value):
