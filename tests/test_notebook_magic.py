@@ -264,3 +264,10 @@ def test_env_overrides_seed_and_rerun_options(ip: Any, runs: Path) -> None:
     assert only.jobs["job"].tolist() == ["top.build"]
     with pytest.raises(UsageError, match="-e expects NAME=VALUE"):
         ip.run_line_magic("gator", f"--rerun {run.id} --runs-dir {runs} -e nope")
+
+
+def test_max_jobs_refuses_a_big_cell_spec(ip: Any, runs: Path) -> None:
+    cell = "!JobArray {id: a, repeats: 5, jobs: [!Job {id: j, command: 'true'}]}"
+    with pytest.raises(UsageError, match="the spec expands to 5 jobs, more than the limit of 3"):
+        ip.run_cell_magic("gator", f"--max-jobs 3 --runs-dir {runs}", cell)
+    assert not runs.exists()

@@ -184,15 +184,3 @@ def test_a_matrix_counts_every_combination() -> None:
         " jobs: [!Job {id: j, command: x}]}"
     )
     assert found[0].startswith("<text>:1:1: error: $: the spec expands to 2,000,000 jobs")
-
-
-def test_the_magic_takes_max_jobs(tmp_path: Path) -> None:
-    from IPython.core.error import UsageError
-    from IPython.testing.globalipapp import get_ipython
-
-    shell = get_ipython()
-    shell.run_line_magic("load_ext", "gator_nb")
-    cell = "!JobArray {id: a, repeats: 5, jobs: [!Job {id: j, command: 'true'}]}"
-    with pytest.raises(UsageError, match="the spec expands to 5 jobs, more than the limit of 3"):
-        shell.run_cell_magic("gator", f"--max-jobs 3 --runs-dir {tmp_path}", cell)
-    assert not list(tmp_path.iterdir())
