@@ -28,8 +28,13 @@ class Control:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def create(self) -> None:
-        """Make the FIFO (owner-only: only the run's user may stop it)."""
-        os.mkfifo(self.path, 0o600)
+        """Make the FIFO (owner-only: only the run's user may stop it).
+
+        A file system without FIFOs (some network mounts) leaves the run without one:
+        it still runs, and ``cancel()`` from another process says it cannot reach it.
+        """
+        with contextlib.suppress(OSError):
+            os.mkfifo(self.path, 0o600)
 
     def listen(self, task: asyncio.Task[object]) -> None:
         """Start listening on the running loop; a failure leaves the run uncancellable."""

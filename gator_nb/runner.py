@@ -221,7 +221,12 @@ class Run:
         if not request_cancel(self.path):
             if info["hostname"] != socket.gethostname():
                 raise GatorError(f"run {self.id} is running on {info['hostname']}: cancel it there")
-            return  # the engine ended meanwhile
+            if self.status == "running":  # not the engine ending meanwhile: say so
+                raise GatorError(
+                    f"cannot reach the engine of run {self.id} (pid {info['pid']}) to stop it;"
+                    " stop that process (SIGTERM stops its jobs as Ctrl-C does)"
+                )
+            return
         deadline = time.monotonic() + timeout
         while self.status == "running":  # another process's store: only its commits tell
             if time.monotonic() > deadline:
