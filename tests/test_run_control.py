@@ -11,8 +11,10 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 import gator_nb as gn
+from gator_nb.errors import GatorError
 
 PY = sys.executable
 SLEEPER = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
@@ -75,3 +77,18 @@ def test_cancel_of_a_loaded_live_run_stops_it(tmp_path: Path) -> None:
     assert run.status == "cancelled"
     assert _gone(job)
     run.cancel()  # a finished run: nothing to do
+
+
+def test_cancel_says_so_when_it_cannot_reach_the_engine(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    runs = tmp_path / "runs"
+    command = [PY, "-m", "gator_nb", "run", str(_spec(tmp_path, pid_file)), "--runs-dir", str(runs)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as p:
+        _job_pid(pid_file, p)
+        run = gn.load("latest", runs_dir=runs)
+        (run.path / "control").unlink()  # as on a file system without FIFOs
+        with pytest.raises(GatorError, match="cannot reach the engine of run"):
+            run.cancel()
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 130
+    assert run.status == "cancelled"
