@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from gator_nb.events import Severity, Status
+
+if TYPE_CHECKING:
+    from gator_nb.store.reader import LineChunk
 
 __all__ = [
     "ARTEFACT_COLUMNS",
@@ -26,6 +29,7 @@ __all__ = [
     "artefacts",
     "group_metrics",
     "jobs",
+    "lines",
     "messages",
     "metrics",
     "resources",
@@ -154,47 +158,109 @@ def messages(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     20,000,000-line run took 9.9 GB that way): what stays is one string per line and a
     few bytes of codes, a small multiple of the log's size on disk.
     """
-    codes: dict[str, dict[str, int]] = {
-        "job": {},
-        "severity": {name: i for i, name in enumerate(_SEVERITIES.categories)},
-        "stream": {name: i for i, name in enumerate(MESSAGE_COLUMNS["stream"].categories)},
-    }
-    arrays: dict[str, list[np.ndarray]] = {"time": [], "line": [], **{k: [] for k in codes}}
-    text: list[str] = []
+    columns = _Columns()
     for chunk in _chunks(rows):
-        n = len(chunk)
+        columns.rows(chunk)
+    return columns.frame()
+
+
+def lines(chunks: Iterable[LineChunk]) -> pd.DataFrame:
+    """``messages`` built from the store's blocks of lines: no dict per line, no loop per
+    line but the one that decodes it (``run.messages``)."""
+    columns = _Columns()
+    for chunk in chunks:
+        columns.block(chunk)
+    return columns.frame()
+
+
+class _Columns:
+    """The columns of a messages frame, gathered as arrays and one list of strings."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, dict[str, int]] = {
+            "job": {},
+            "severity": {name: i for i, name in enumerate(_SEVERITIES.categories)},
+            "stream": {name: i for i, name in enumerate(MESSAGE_COLUMNS["stream"].categories)},
+        }
+        self.arrays: dict[str, list[np.ndarray]] = {
+            "time": [], "line": [], "job": [], "severity": [], "stream": []
+        }  # fmt: skip
+        self.text: list[str] = []
+        # From blocks: (lines, time, first line, job, stream, default severity) each, and
+        # (row, severity) for the lines whose severity is not their stream's default.
+        self.blocks: list[tuple[int, float, int, int, int, int]] = []
+        self.overrides: list[tuple[int, int]] = []
+
+    def rows(self, chunk: list[Mapping[str, Any]]) -> None:
+        n, arrays = len(chunk), self.arrays
         arrays["time"].append(np.fromiter((r["time"] for r in chunk), "float64", n))
         arrays["line"].append(np.fromiter((r["line_no"] for r in chunk), "int64", n))
-        for name, known in codes.items():
+        for name, known in self.codes.items():
             values = (known.setdefault(r[name], len(known)) for r in chunk)
             arrays[name].append(np.fromiter(values, "int32", n))
-        text.extend(r["message"] for r in chunk)
+        self.text.extend(r["message"] for r in chunk)
 
-    def joined(name: str, dtype: str) -> np.ndarray:
-        return np.concatenate(arrays[name]) if arrays[name] else np.empty(0, dtype)
+    def block(self, chunk: LineChunk) -> None:
+        # Scalars per block, arrays only at the end: a fast job's log has tens of
+        # thousands of blocks, and five small arrays each would cost more than the codes.
+        n, codes = len(chunk.texts), self.codes
+        if not n:
+            return
+        start = len(self.text)
+        self.blocks.append(
+            (n, chunk.time, chunk.first_line,
+             codes["job"].setdefault(chunk.job, len(codes["job"])),
+             codes["stream"][chunk.stream],
+             codes["severity"]["WARNING" if chunk.stream == "stderr" else "INFO"])
+        )  # fmt: skip
+        for line_no, name in chunk.severities.items():
+            self.overrides.append((start + line_no - chunk.first_line, codes["severity"][name]))
+        self.text.extend(chunk.texts)
 
-    def category(name: str, dtype: Any = None) -> pd.Categorical:
-        found = joined(name, "int32")
+    def _flush_blocks(self) -> None:
+        if not self.blocks:
+            return
+        columns = (np.array(c) for c in zip(*self.blocks, strict=True))
+        n, time, first, job, stream, severity = columns
+        self.blocks = []
+        total = int(n.sum())
+        starts = np.repeat(np.cumsum(n) - n, n)  # each line's block's first row
+        self.arrays["line"].append(np.repeat(first, n) + np.arange(total) - starts)
+        self.arrays["time"].append(np.repeat(time.astype("float64"), n))
+        for name, values in (("job", job), ("stream", stream), ("severity", severity)):
+            self.arrays[name].append(np.repeat(values.astype("int32"), n))
+        for index, code in self.overrides:
+            self.arrays["severity"][-1][index] = code
+        self.overrides = []
+
+    def joined(self, name: str, dtype: str) -> np.ndarray:
+        found = self.arrays[name]
+        return np.concatenate(found) if found else np.empty(0, dtype)
+
+    def category(self, name: str, dtype: Any = None) -> pd.Categorical:
+        found = self.joined(name, "int32")
         if dtype is not None:
             return pd.Categorical.from_codes(found, dtype=dtype)
-        return pd.Categorical.from_codes(found, categories=list(codes[name]))
+        return pd.Categorical.from_codes(found, categories=list(self.codes[name]))
 
-    messages = pd.array(text, dtype="string")
-    del text  # the strings now live in the array: drop the list's pointers before the rest
-    # Seconds to nanoseconds by hand: to_datetime(unit="s") takes ~35 bytes a row on the way.
-    nanoseconds = np.rint(joined("time", "float64") * 1e9).astype("int64")
-    times = pd.DatetimeIndex(nanoseconds.view("datetime64[ns]")).tz_localize("UTC")
-    return pd.DataFrame(
-        {
-            "time": times,
-            "job": category("job"),
-            "severity": category("severity", _SEVERITIES),
-            "stream": category("stream", MESSAGE_COLUMNS["stream"]),
-            "message": messages,
-            "line": joined("line", "int64"),
-        },
-        copy=False,  # every column is a fresh array already
-    )
+    def frame(self) -> pd.DataFrame:
+        self._flush_blocks()  # one source per frame: rows or blocks, never both
+        messages = pd.array(self.text, dtype="string")
+        self.text = []  # the strings live in the array now: drop the list's pointers
+        # Seconds to nanoseconds by hand: to_datetime(unit="s") takes ~35 bytes a row.
+        nanoseconds = np.rint(self.joined("time", "float64") * 1e9).astype("int64")
+        times = pd.DatetimeIndex(nanoseconds.view("datetime64[ns]")).tz_localize("UTC")
+        return pd.DataFrame(
+            {
+                "time": times,
+                "job": self.category("job"),
+                "severity": self.category("severity", _SEVERITIES),
+                "stream": self.category("stream", MESSAGE_COLUMNS["stream"]),
+                "message": messages,
+                "line": self.joined("line", "int64"),
+            },
+            copy=False,  # every column is a fresh array already
+        )
 
 
 def resources(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:

@@ -274,7 +274,7 @@ class Run:
         from gator_nb import frames
 
         with self._reader() as reader:
-            return frames.messages(reader.messages())
+            return frames.lines(reader.line_chunks())
 
     @property
     def resources(self) -> pd.DataFrame:

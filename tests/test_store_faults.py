@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 
 import gator_nb as gn
+from gator_nb import frames
 from gator_nb.spec.filenames import file_name
+from gator_nb.store import StoreReader
 
 PY = sys.executable
 ROOT = os.geteuid() == 0
@@ -282,3 +284,18 @@ def test_job_file_names_are_stable_escaped_and_short() -> None:
     long = "g." * 200 + "job"
     assert file_name(long) == file_name(long)  # the same path, the same name
     assert len(file_name(long)) <= 120 and file_name(long) != file_name(long + "2")
+
+
+def test_messages_from_blocks_equal_messages_row_by_row(tmp_path: Path, write_spec) -> None:
+    code = (
+        "import sys\nfor i in range(3000):\n"
+        "    print('x', i); print('ERROR: e', i) if i % 7 == 0 else None\n"
+        "    print('w', i, file=sys.stderr); print('', file=sys.stderr) if i % 11 == 0 else None\n"
+    )
+    spec = write_spec(f"!JobGroup {{id: g, jobs: [{_job('a', code)}, {_job('b', 'print(1)')}]}}")
+    run = gn.run(spec, runs_dir=tmp_path / "runs")
+    with StoreReader(run.path) as reader:
+        by_rows = frames.messages(reader.messages())
+    assert run.messages.equals(by_rows)  # run.messages is built a block at a time
+    assert len(by_rows) == 3000 + 429 + 3000 + 273 + 1
+    assert by_rows["severity"].value_counts()["ERROR"] == 429

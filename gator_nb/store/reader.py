@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import socket
 import sqlite3
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from gator_nb.errors import StoreError
 from gator_nb.events import Reason, Severity, Status
 from gator_nb.store.schema import DB_NAME, SCHEMA_VERSION, SELECT_JOBS, file_name_of, log_path
 
-__all__ = ["StoreReader", "has_store", "list_runs"]
+__all__ = ["LineChunk", "StoreReader", "has_store", "list_runs"]
 
 # Version 1 stores (before tests and metrics) read as runs without either.
 _READABLE = (1, SCHEMA_VERSION)
@@ -24,6 +26,19 @@ _JSON_COLUMNS = ("argv", "env", "licenses", "depends", "extra", "params", "input
 _SEVERITY_NAMES = {int(s): s.name for s in Severity}
 _INFO = Severity.INFO.name
 _WARNING = Severity.WARNING.name
+
+
+@dataclass(frozen=True, slots=True)
+class LineChunk:
+    """One block of a job's log: its lines' text, from ``first_line`` on, and the
+    severities of those that are not their stream's default (stderr WARNING, else INFO)."""
+
+    job: str
+    time: float
+    stream: str
+    first_line: int
+    texts: list[str]
+    severities: dict[int, str]
 
 
 def _split(data: bytes) -> list[bytes]:
@@ -267,9 +282,25 @@ class StoreReader:
             found.sort(key=lambda line: line["line_no"])
         yield from found
 
+    def line_chunks(self, job: str | None = None) -> Iterator[LineChunk]:
+        """Every line of one job or all jobs, a block at a time (see :class:`LineChunk`).
+
+        What ``run.messages`` is built from: no dict per line.
+        """
+        for job_id, name in self._job_ids(job):
+            yield from self._chunks(job_id, name)
+
     def _lines(
         self, job_id: int, job: str, *, stream: str | None = None
     ) -> Iterator[dict[str, Any]]:
+        for chunk in self._chunks(job_id, job, stream=stream):
+            default = _WARNING if chunk.stream == "stderr" else _INFO
+            for line_no, message in enumerate(chunk.texts, chunk.first_line):
+                yield {"time": chunk.time, "job": job, "line_no": line_no,
+                       "severity": chunk.severities.get(line_no, default),
+                       "stream": chunk.stream, "message": message}  # fmt: skip
+
+    def _chunks(self, job_id: int, job: str, *, stream: str | None = None) -> Iterator[LineChunk]:
         # Fetch the whole index first so no read transaction stays open while
         # the caller consumes lines (it would stop WAL checkpoints).
         only = "AND stream = ?" if stream else ""
@@ -286,25 +317,24 @@ class StoreReader:
                 "SELECT line_no, severity FROM messages WHERE job_id = ?", (job_id,)
             )
         }
-        text = display_text
+        listed = sorted(names)
         path = log_path(self.run_dir, self._log_name(job_id, job))
         try:
             log = open(path, "rb")  # noqa: SIM115 - closed by the with below
         except OSError as exc:
             # One missing or unreadable log costs that job's lines, not every job's.
-            yield {"time": blocks[0][2], "job": job, "line_no": blocks[0][0],
-                   "severity": "ERROR", "stream": "gator",
-                   "message": f"gator: cannot read this job's log: {exc}"}  # fmt: skip
+            first, t = blocks[0][0], blocks[0][2]
+            note = f"gator: cannot read this job's log: {exc}"
+            yield LineChunk(job, t, "gator", first, [note], {first: "ERROR"})
             return
         with log:
             for first, stream_of, t, offset, length in blocks:
                 log.seek(offset)
-                default = _WARNING if stream_of == "stderr" else _INFO
-                for line_no, raw in enumerate(_split(log.read(length)), first):
-                    severity = names.get(line_no, default)
-                    yield {"time": t, "job": job, "line_no": line_no,
-                           "severity": severity, "stream": stream_of,
-                           "message": text(raw)}  # fmt: skip
+                texts = [display_text(raw) for raw in _split(log.read(length))]
+                end = first + len(texts)
+                lo, hi = bisect.bisect_left(listed, first), bisect.bisect_left(listed, end)
+                severities = {line_no: names[line_no] for line_no in listed[lo:hi]}
+                yield LineChunk(job, t, stream_of, first, texts, severities)
 
     def _log_name(self, job_id: int, job: str) -> str:
         try:
