@@ -357,6 +357,8 @@ class Run:
         with self._reader() as reader:
             if job is not None:
                 self._job_row(reader, job)
+            if floor is None:  # every line: a block at a time, as run.messages
+                return frames.lines(reader.line_chunks(job))
             return frames.messages(reader.messages(job, min_severity=floor))
 
     def log_tail(
