@@ -28,15 +28,37 @@ PY = sys.executable
 ROOT = os.geteuid() == 0
 
 
+SYSTEM_PY = "/usr/bin/python3"  # another user cannot run a Python that lives under /root
+CHECKOUT = Path(gn.__file__).parent.parent
+PACKAGES = next(Path(sys.prefix).glob("lib/python3*/site-packages"), Path(sys.prefix))
+
+
+def _same_python(python: str) -> bool:
+    try:
+        said = subprocess.run(
+            [python, "-c", "import sys; print(sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        return False
+    return said == str(sys.version_info[:2])  # the venv's compiled packages must load
+
+
 def gator(*args: str, runs: Path, user: str | None = None) -> subprocess.CompletedProcess[str]:
-    prefix = ["setpriv", "--reuid", user, "--regid", user, "--clear-groups"] if user else []
+    python, env, prefix = PY, {**os.environ, "HOME": "/tmp"}, []
+    if user:  # the system's Python, with this checkout and the venv's packages
+        python, prefix = SYSTEM_PY, ["setpriv", "--reuid", user, "--regid", user, "--clear-groups"]
+        env["PYTHONPATH"] = f"{CHECKOUT}{os.pathsep}{PACKAGES}"
     return subprocess.run(
-        [*prefix, PY, "-m", "gator_nb", *args, "--runs-dir", str(runs)],
+        [*prefix, python, "-m", "gator_nb", *args, "--runs-dir", str(runs)],
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
-        env={**os.environ, "HOME": "/tmp"},
+        env=env,
+        cwd=tempfile.gettempdir(),  # not a checkout: PYTHONPATH decides which gator_nb runs
     )
 
 
@@ -169,7 +191,10 @@ def test_finished_runs_are_sealed_and_read_from_a_read_only_copy(write_spec) -> 
         assert gator("show", "latest", runs=mnt / "runs").returncode == 0
 
 
-@pytest.mark.skipif(not ROOT, reason="needs root to switch users")
+@pytest.mark.skipif(
+    not ROOT or not _same_python(SYSTEM_PY),
+    reason="needs root to switch users, and a system Python of the venv's version",
+)
 def test_unreadable_runs_are_skipped_and_reported(write_spec) -> None:
     spec = write_spec(f"!Job {{id: a, command: {PY}, args: [-c, 'print(7)']}}")
     runs = Path(tempfile.mkdtemp(prefix="gator-runs-"))
@@ -180,6 +205,8 @@ def test_unreadable_runs_are_skipped_and_reported(write_spec) -> None:
         (shared.path / "run.sqlite").chmod(0o644)
         for path in shared.path.rglob("*"):
             path.chmod(0o755 if path.is_dir() else 0o644)
+        where = gator("check", "--help", runs=runs, user="65534")  # this checkout's code
+        assert where.returncode == 0 and "--max-jobs" in where.stdout, where.stderr
         listed = gator("runs", runs=runs, user="65534")
         assert listed.returncode == 0, listed.stderr  # before: a traceback for every run
         assert shared.id in listed.stdout and private.id not in listed.stdout
