@@ -65,6 +65,7 @@ JOB_COLUMNS = {
     "peak_vms": "Int64",
     "read_bytes": "Int64",
     "write_bytes": "Int64",
+    "peak_source": "string",
 }
 _SEVERITIES = pd.CategoricalDtype([s.name for s in Severity], ordered=True)
 MESSAGE_COLUMNS = {

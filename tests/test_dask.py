@@ -482,3 +482,15 @@ async def test_own_cluster_fails_a_killed_workers_job_once(tmp_path: Path) -> No
         r"gator: the Dask worker t(cp|ls)://\S+ running this job was lost", victim.first_error
     )
     assert [type(e).__name__ for e in sink.events].count("JobStarted") == 1
+
+
+async def test_peaks_on_a_worker_are_the_jobs_own(cluster: str, tmp_path: Path) -> None:
+    from tests.test_launcher import PEAKS
+
+    sink = Recorder()
+    assert await run_on_dask(planned(PEAKS, tmp_path), sink, cluster) == Status.FAILED
+    finished = sink.finished()
+    big, nap = finished["top.big"], finished["top.nap"]
+    assert 150 * 2**20 <= big.peak_rss <= 1.1 * 175 * 2**20 and big.peak_source == "launcher"
+    assert 200_000 < nap.peak_rss < 8 * 2**20  # not the worker's size
+    assert {e.job for e in sink.events if isinstance(e, JobSampled)} == {"top.big", "top.nap"}

@@ -152,3 +152,31 @@ def test_quickstart_notebook_runs_top_to_bottom(
     summary = by_source["gn.load(run.id)"].outputs[0].data
     assert WIDGET in summary and "26/26 done: 21 passed, 5 failed" in summary["text/plain"]
     assert len(list((tmp_path / "runs").iterdir())) == 1
+
+
+def test_peaks_from_a_kernel_that_holds_1gb(tmp_path: Path) -> None:
+    from tests.test_launcher import PEAKS
+
+    (tmp_path / "peaks.yaml").write_text(PEAKS)
+    cells = execute(
+        [
+            """
+            %load_ext gator_nb
+            ballast = bytearray(1 << 30)
+            ballast[:: 4096] = b"x" * len(ballast[:: 4096])  # resident, not just reserved
+            """,
+            "run = %gator peaks.yaml --wait --runs-dir runs",
+            """
+            for row in run.jobs.itertuples():
+                print(row.job, row.peak_rss, row.peak_source)
+            """,
+        ],
+        tmp_path,
+    )
+    peaks = {
+        job: (peak, source) for job, peak, source in map(str.split, text(cells[2]).splitlines())
+    }
+    big, source = int(peaks["top.big"][0]), peaks["top.big"][1]
+    assert 150 * 2**20 <= big <= 1.1 * 175 * 2**20 and source == "launcher"
+    nap = int(peaks["top.nap"][0])
+    assert 200_000 < nap < 8 * 2**20  # sleep's own size, not the kernel's gigabyte

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gator_nb.engine.launch import Launch
+from gator_nb.engine.launcher import shared_launcher
 from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.process import run_job
 from gator_nb.engine.watchdog import Watchdog
@@ -209,7 +210,10 @@ async def _serve(request: Request) -> Reply:
     outbox = _Outbox(request, _worker_address())
     monitor = Monitor(outbox.add, interval_s=request.sample_interval_s)
     watchdog = _worker_watchdog(request.launch.grace_s)
-    job = asyncio.create_task(run_job(request.launch, outbox.add, monitor, watchdog=watchdog))
+    launcher = await asyncio.to_thread(shared_launcher)  # one per worker process
+    job = asyncio.create_task(
+        run_job(request.launch, outbox.add, monitor, watchdog=watchdog, launcher=launcher)
+    )
     if not _REGISTRY.enter(request.key, job):
         job.cancel()  # the engine gave up on it before it started: never spawn it
     sampling = asyncio.create_task(monitor.run())

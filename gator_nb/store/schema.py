@@ -35,7 +35,8 @@ CREATE TABLE jobs (id INTEGER PRIMARY KEY, job TEXT NOT NULL UNIQUE, "group" TEX
   lines INTEGER NOT NULL DEFAULT 0, command TEXT, argv TEXT, cwd TEXT, env TEXT,
   cores INTEGER, memory INTEGER, licenses TEXT, timeout_s REAL, depends TEXT,
   pid INTEGER, hostname TEXT, attempt INTEGER, extra TEXT, queued_s REAL,
-  tests INTEGER, tests_failed INTEGER, seed INTEGER, params TEXT, inputs TEXT);
+  tests INTEGER, tests_failed INTEGER, seed INTEGER, params TEXT, inputs TEXT,
+  peak_source TEXT);
 CREATE TABLE blocks (job_id INTEGER NOT NULL, first_line INTEGER NOT NULL,
   count INTEGER NOT NULL, stream TEXT NOT NULL, time REAL NOT NULL,
   offset INTEGER NOT NULL, length INTEGER NOT NULL,
@@ -89,7 +90,8 @@ UPDATE_STARTED = (
 UPDATE_FINISHED = (
     'UPDATE jobs SET status = ?, "end" = ?, exit_code = ?, signal = ?,'
     " timed_out = ?, reason = ?, cpu_s = ?, peak_rss = ?, warnings = ?, errors = ?,"
-    " first_error = ?, lines = ?, extra = ?, tests = ?, tests_failed = ? WHERE id = ?"
+    " first_error = ?, lines = ?, extra = ?, tests = ?, tests_failed = ?, peak_source = ?"
+    " WHERE id = ?"
 )
 UPDATE_RUN = 'UPDATE run SET status = ?, "end" = ?'
 

@@ -1,0 +1,120 @@
+"""The launcher process: a small, long-lived Python that starts and reaps the jobs.
+
+Run as a script (``python -I -S launcher_server.py FD``), never imported by the engine: it
+imports only the standard library, so its memory stays a few MB. A child shares its parent's
+memory until it execs and the kernel folds the parent's high-water mark into the child's
+peak (``ru_maxrss``); forked from here, a job's peak starts from these few MB instead of
+from the engine's (a notebook kernel may hold gigabytes).
+
+Protocol over the SOCK_SEQPACKET socket FD (one marshal'd tuple per message):
+  engine -> here: ("spawn", id, argv, executable, env, cwd) with the job's stdout and
+                  stderr pipe ends attached (SCM_RIGHTS)
+  here -> engine: ("started", id, pid, taint)  taint: our own high-water mark, bytes
+                  ("failed", id, errno, strerror, filename)
+                  ("exited", id, wait_status, utime_s, stime_s, maxrss_kib)
+EOF on the socket means the engine is gone: the launcher exits (the jobs' watchdog
+stops them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import selectors
+import socket
+import subprocess
+import sys
+from typing import Any
+
+_MARGIN = 1 << 20  # what a spawn may add to our peak between the reading and the exec
+_MAX_MESSAGE = 1 << 22
+
+
+def _high_water() -> int:
+    """This process's own peak RSS in bytes (VmHWM: since our exec, not inherited)."""
+    with open("/proc/self/status", "rb") as status:
+        for line in status:
+            if line.startswith(b"VmHWM:"):
+                return int(line.split()[1]) * 1024 + _MARGIN
+    return 0
+
+
+def _spawn(request: tuple[Any, ...], fds: list[int]) -> tuple[Any, ...]:
+    _, ident, argv, executable, env, cwd = request
+    try:
+        if len(fds) != 2:
+            raise ValueError("a spawn needs its stdout and stderr")
+        proc = subprocess.Popen(
+            argv,
+            executable=executable,
+            stdin=subprocess.DEVNULL,
+            stdout=fds[0],
+            stderr=fds[1],
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as exc:
+        return ("failed", ident, exc.errno, exc.strerror, exc.filename)
+    except (ValueError, TypeError) as exc:
+        return ("failed", ident, None, str(exc), None)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    _children[proc.pid] = (ident, proc)
+    return ("started", ident, proc.pid, _high_water())
+
+
+_children: dict[int, tuple[Any, subprocess.Popen[bytes]]] = {}
+
+
+def _reap(pid: int) -> tuple[Any, ...] | None:
+    try:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+    except ChildProcessError:
+        done, status, usage = pid, -1, None
+    if not done:
+        return None
+    ident, proc = _children.pop(pid)
+    proc.returncode = 0  # reaped here: Popen must never wait on it again
+    if usage is None:
+        return ("exited", ident, None, 0.0, 0.0, 0)
+    return ("exited", ident, status, usage.ru_utime, usage.ru_stime, usage.ru_maxrss)
+
+
+def serve(sock: socket.socket) -> None:
+    """Start what the engine asks for, report starts and exits, until the engine goes."""
+    selector = selectors.DefaultSelector()
+    selector.register(sock, selectors.EVENT_READ, None)
+    while True:
+        for key, _ in selector.select():
+            if key.data is None:
+                message, fds, _flags, _addr = socket.recv_fds(sock, _MAX_MESSAGE, 2)
+                if not message:
+                    return
+                reply = _spawn(marshal.loads(message), fds)
+                if reply[0] == "started":
+                    pidfd = os.pidfd_open(int(reply[2]))
+                    selector.register(pidfd, selectors.EVENT_READ, int(reply[2]))
+                sock.sendall(marshal.dumps(reply))
+            else:
+                reply_or_none = _reap(key.data)
+                if reply_or_none is not None:
+                    selector.unregister(key.fd)
+                    os.close(key.fd)
+                    sock.sendall(marshal.dumps(reply_or_none))
+
+
+def main() -> None:
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    # A lower high-water mark for the jobs: Python's start-up peak is behind us.
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "wb") as refs:
+        refs.write(b"5")
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the engine went away
+        serve(sock)
+
+
+if __name__ == "__main__":
+    main()
