@@ -5,6 +5,7 @@ engine and from an engine that holds far more memory than its jobs.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -94,15 +95,16 @@ def test_an_engine_holding_1gb_does_not_lend_its_peak(
     assert 200_000 < nap < 8 * MB
 
 
-async def test_a_dead_launcher_leaves_jobs_to_the_engine(
+def test_a_killed_launcher_is_replaced_by_the_next_run(
     tmp_path: Path, write_spec: Callable[..., Path]
 ) -> None:
-    launcher = shared_launcher()
-    assert launcher is not None
-    launcher.close()
-    assert not launcher.usable()
     spec = write_spec("!Job {id: one, command: echo, args: [hi]}\n")
+    assert gn.run(spec, runs_dir=tmp_path / "runs").status == "passed"
+    launcher = shared_launcher()
+    assert launcher is not None and launcher.usable()
+    os.kill(launcher.pid, signal.SIGKILL)
     run = gn.run(spec, runs_dir=tmp_path / "runs")
     assert run.status == "passed"
     again = shared_launcher()
     assert again is not None and again is not launcher and again.usable()
+    assert not launcher.usable()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gator_nb.engine.launch import Launch, Limits, Sink
-from gator_nb.engine.launcher import Launcher, shared_launcher
+from gator_nb.engine.launcher import Channel, open_channel
 from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.process import run_job
 from gator_nb.engine.watchdog import Watchdog
@@ -39,7 +39,7 @@ class LocalBackend:
 
     monitor: Monitor
     watchdog: Watchdog | None = None  # stops the jobs if the engine is killed outright
-    launcher: Launcher | None = None  # starts the jobs, so that their peaks are their own
+    launcher: Channel | None = None  # starts the jobs, so that their peaks are their own
 
     async def run(self, launch: Launch, sink: Sink) -> JobFinished:
         return await run_job(
@@ -82,9 +82,12 @@ async def open_backend(
     check_backend(name, scheduler)
     if name == "local":
         watchdog = Watchdog(limits.grace_s)
+        channel = await open_channel()
         try:
-            yield LocalBackend(monitor, watchdog, await asyncio.to_thread(shared_launcher))
+            yield LocalBackend(monitor, watchdog, channel)
         finally:
+            if channel is not None:
+                channel.close()
             # Off the loop: if jobs were left listed, the helper takes the grace period.
             await asyncio.to_thread(watchdog.close)
         return

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gator_nb.engine.launch import Launch
-from gator_nb.engine.launcher import shared_launcher
+from gator_nb.engine.launcher import open_channel
 from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.process import run_job
 from gator_nb.engine.watchdog import Watchdog
@@ -210,7 +210,7 @@ async def _serve(request: Request) -> Reply:
     outbox = _Outbox(request, _worker_address())
     monitor = Monitor(outbox.add, interval_s=request.sample_interval_s)
     watchdog = _worker_watchdog(request.launch.grace_s)
-    launcher = await asyncio.to_thread(shared_launcher)  # one per worker process
+    launcher = await open_channel()  # the worker process's launcher, for this job's loop
     job = asyncio.create_task(
         run_job(request.launch, outbox.add, monitor, watchdog=watchdog, launcher=launcher)
     )
@@ -223,6 +223,8 @@ async def _serve(request: Request) -> Reply:
         await asyncio.wait((job,))
     finally:
         _REGISTRY.leave(request.key)
+        if launcher is not None:
+            launcher.close()
         sampling.cancel()
         watching.cancel()
         outbox.close()

@@ -1,5 +1,6 @@
 """The engine's side of the launcher process (``launcher_server.py``): one per engine
-process, shared by its runs and event loops, started on first use.
+process, shared by its runs and event loops (each through its own ``Channel``), started on
+first use.
 
 Jobs started by it have true kernel peaks: their ``ru_maxrss`` starts from the launcher's
 few MB, not from the engine's (a notebook kernel holding 1 GB would otherwise hide every
@@ -16,14 +17,14 @@ import os
 import socket
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from gator_nb.engine.launch import Launch
 
-__all__ = ["Exit", "Launched", "Launcher", "Usage", "shared_launcher"]
+__all__ = ["Channel", "Exit", "Launched", "Launcher", "Usage", "open_channel", "shared_launcher"]
 
 _SERVER = Path(__file__).with_name("launcher_server.py")
 
@@ -55,16 +56,12 @@ class Launched:
 
 @dataclass(slots=True)
 class _Pending:
-    loop: asyncio.AbstractEventLoop
     started: asyncio.Future[Launched]
-    exited: asyncio.Future[Exit] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.exited = self.loop.create_future()
+    exited: asyncio.Future[Exit]
 
 
 class Launcher:
-    """A launcher process and the thread reading its replies."""
+    """The launcher process. Each event loop talks to it through its own ``Channel``."""
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -82,13 +79,64 @@ class Launcher:
         finally:
             theirs.close()
         self._owner = os.getpid()
-        self._sock = ours
+        self._control = ours  # EOF on it ends the launcher
+        self._lock = threading.Lock()
+        self._alive = True
+
+    def usable(self) -> bool:
+        """True while the launcher runs and belongs to this process (not a fork's parent)."""
+        if self._alive and self._owner == os.getpid():
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(self.pid, os.WNOHANG)[0] == 0:
+                    return True
+        self._alive = False
+        return False
+
+    def open(self) -> Channel:
+        """A channel for the running event loop; close it when the loop is done with it.
+
+        Raises:
+            ConnectionError: the launcher is gone.
+        """
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            with self._lock:
+                socket.send_fds(self._control, [marshal.dumps(("attach",))], [theirs.fileno()])
+        except OSError as exc:
+            ours.close()
+            self._alive = False
+            raise ConnectionError(f"the launcher process has exited: {exc}") from None
+        finally:
+            theirs.close()
+        return Channel(self, ours)
+
+    def close(self) -> None:
+        """Stop the launcher (it exits when its control socket closes) and reap it."""
+        self._alive = False
+        with contextlib.suppress(OSError):
+            self._control.shutdown(socket.SHUT_RDWR)
+        self._control.close()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+
+class Channel:
+    """One event loop's connection to the launcher: spawns go out, starts and exits come
+    back and are read on that loop (no thread, no hop between threads).
+    """
+
+    def __init__(self, launcher: Launcher, sock: socket.socket) -> None:
+        self._launcher, self._sock = launcher, sock
+        self._loop = asyncio.get_running_loop()
         self._ids = itertools.count()
         self._pending: dict[int, _Pending] = {}
-        self._lock = threading.Lock()
-        self.alive = True
-        self._reader = threading.Thread(target=self._read, name="gator-launcher", daemon=True)
-        self._reader.start()
+        self.closed = False
+        sock.setblocking(False)
+        self._loop.add_reader(sock.fileno(), self._readable)
+
+    def usable(self) -> bool:
+        """True while jobs can be started through this channel."""
+        return not self.closed and self._launcher.usable()
 
     async def spawn(self, launch: Launch, executable: str | None) -> tuple[Launched, int, int]:
         """Start ``launch``; returns it with the read ends of its stdout and stderr pipes.
@@ -97,45 +145,53 @@ class Launcher:
             OSError, ValueError: it could not be started (as ``subprocess.Popen`` raises).
             ConnectionError: the launcher is gone.
         """
-        loop = asyncio.get_running_loop()
+        if self.closed:
+            raise ConnectionError("the launcher channel is closed")
         ident = next(self._ids)
-        pending = _Pending(loop, loop.create_future())
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        pending = _Pending(self._loop.create_future(), self._loop.create_future())
         message = marshal.dumps(
             ("spawn", ident, list(launch.argv), executable, dict(launch.env), launch.cwd)
         )
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
         try:
-            with self._lock:
-                if not self.alive:
-                    raise ConnectionError("the launcher process has exited")
-                self._pending[ident] = pending
-                socket.send_fds(self._sock, [message], [out_w, err_w])
-        except BaseException:
-            self._pending.pop(ident, None)
-            for fd in (out_r, err_r):
-                os.close(fd)
-            raise
-        finally:
-            os.close(out_w)
-            os.close(err_w)
-        try:
+            self._pending[ident] = pending
+            await self._send(message, [out_w, err_w])
             launched = await asyncio.shield(pending.started)
         except asyncio.CancelledError:
             pending.started.add_done_callback(_kill_if_started)
-            for fd in (out_r, err_r):
-                os.close(fd)
+            _close(out_r, err_r)
             raise
         except BaseException:
-            for fd in (out_r, err_r):
-                os.close(fd)
+            self._pending.pop(ident, None)
+            _close(out_r, err_r)
             raise
+        finally:
+            _close(out_w, err_w)
         return launched, out_r, err_r
 
-    def _read(self) -> None:
+    async def _send(self, message: bytes, fds: list[int]) -> None:
         while True:
             try:
+                socket.send_fds(self._sock, [message], fds)
+                return
+            except BlockingIOError:  # the launcher is behind: wait until it reads
+                writable = self._loop.create_future()
+                self._loop.add_writer(self._sock.fileno(), _settle, writable)
+                try:
+                    await writable
+                finally:
+                    self._loop.remove_writer(self._sock.fileno())
+            except OSError as exc:
+                self._lost()
+                raise ConnectionError(f"the launcher process has exited: {exc}") from None
+
+    def _readable(self) -> None:
+        while not self.closed:
+            try:
                 message = self._sock.recv(1 << 16)
+            except BlockingIOError:
+                return
             except OSError:
                 message = b""
             if not message:
@@ -145,65 +201,50 @@ class Launcher:
 
     def _dispatch(self, reply: tuple[Any, ...]) -> None:
         kind, ident = reply[0], reply[1]
-        with self._lock:
-            pending = self._pending.get(ident) if kind == "started" else self._pending.pop(ident)
-        if pending is None:
+        pending = self._pending.get(ident) if kind == "started" else self._pending.pop(ident, None)
+        if pending is None or pending.started.cancelled():
             return
         if kind == "started":
             launched = Launched(pid=reply[2], taint=reply[3], exited=pending.exited)
-            _resolve(pending.loop, pending.started, launched)
+            pending.started.set_result(launched)
         elif kind == "failed":
             _, _, errno, strerror, filename = reply
-            error: Exception = (
-                ValueError(strerror) if errno is None else OSError(errno, strerror, filename)
-            )
-            _fail(pending.loop, pending.started, error)
-        else:
+            error = ValueError(strerror) if errno is None else OSError(errno, strerror, filename)
+            pending.started.set_exception(error)
+        elif not pending.exited.done():
             _, _, status, utime, stime, maxrss = reply
             usage = None if status is None else Usage(utime, stime, maxrss)
-            _resolve(pending.loop, pending.exited, Exit(status, usage))
+            pending.exited.set_result(Exit(status, usage))
 
     def _lost(self) -> None:
-        """The launcher died: what it started is reported lost (status unknown)."""
-        with self._lock:
-            self.alive = False
-            pending, self._pending = self._pending, {}
-        for item in pending.values():
-            _fail(item.loop, item.started, ConnectionError("the launcher process has exited"))
-            _resolve(item.loop, item.exited, Exit(None, None))
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)  # it closed its end: it is exiting
-
-    def usable(self) -> bool:
-        """True while the launcher runs and belongs to this process (not a fork's parent)."""
-        return self.alive and self._owner == os.getpid()
+        """The launcher died: what it started ends with an unknown status."""
+        self.close()
+        self._launcher.usable()  # notices, and reaps it
 
     def close(self) -> None:
-        """Stop the launcher (it exits when its socket closes); the reader thread reaps it."""
-        with self._lock:
-            self.alive = False
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RDWR)
-        self._reader.join()
+        """Stop listening; jobs still pending end with an unknown status."""
+        if self.closed:
+            return
+        self.closed = True
+        self._loop.remove_reader(self._sock.fileno())
         self._sock.close()
+        pending, self._pending = self._pending, {}
+        for item in pending.values():
+            if not item.started.done():
+                item.started.set_exception(ConnectionError("the launcher process has exited"))
+            if not item.exited.done():
+                item.exited.set_result(Exit(None, None))
 
 
-def _resolve(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], value: Any) -> None:
-    def settle() -> None:
-        if not future.done():
-            future.set_result(value)
-
-    with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits any more
-        loop.call_soon_threadsafe(settle)
+def _close(*fds: int) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
-def _fail(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], error: Exception) -> None:
-    def settle() -> None:
-        if not future.done():
-            future.set_exception(error)
-
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(settle)
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _kill_if_started(future: asyncio.Future[Launched]) -> None:
@@ -228,9 +269,22 @@ def shared_launcher() -> Launcher | None:
     with _shared_lock:
         if _shared and _shared[0].usable():
             return _shared[0]
+        if _shared:  # died, or inherited through a fork: ours to close, not to use
+            _shared.pop().close()
         try:
             launcher = Launcher()
         except OSError:
             return None
         _shared[:] = [launcher]
         return launcher
+
+
+async def open_channel() -> Channel | None:
+    """A channel to this process's launcher for the running loop; None: the engine spawns."""
+    launcher = await asyncio.to_thread(shared_launcher)
+    if launcher is None:
+        return None
+    try:
+        return launcher.open()
+    except ConnectionError:
+        return None

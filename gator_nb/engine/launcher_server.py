@@ -6,14 +6,16 @@ memory until it execs and the kernel folds the parent's high-water mark into the
 peak (``ru_maxrss``); forked from here, a job's peak starts from these few MB instead of
 from the engine's (a notebook kernel may hold gigabytes).
 
-Protocol over the SOCK_SEQPACKET socket FD (one marshal'd tuple per message):
+Protocol (SOCK_SEQPACKET sockets, one marshal'd tuple per message). On the control socket
+FD: ("attach",) with a channel socket attached (SCM_RIGHTS), one per engine event loop.
+On a channel:
   engine -> here: ("spawn", id, argv, executable, env, cwd) with the job's stdout and
-                  stderr pipe ends attached (SCM_RIGHTS)
+                  stderr pipe ends attached
   here -> engine: ("started", id, pid, taint)  taint: our own high-water mark, bytes
                   ("failed", id, errno, strerror, filename)
                   ("exited", id, wait_status, utime_s, stime_s, maxrss_kib)
-EOF on the socket means the engine is gone: the launcher exits (the jobs' watchdog
-stops them).
+EOF on the control socket means the engine is gone: the launcher exits (the jobs' watchdog
+stops them); EOF on a channel closes just that channel.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def _high_water() -> int:
     return 0
 
 
-def _spawn(request: tuple[Any, ...], fds: list[int]) -> tuple[Any, ...]:
+def _spawn(request: tuple[Any, ...], fds: list[int], channel: socket.socket) -> tuple[Any, ...]:
     _, ident, argv, executable, env, cwd = request
     try:
         if len(fds) != 2:
@@ -63,48 +65,67 @@ def _spawn(request: tuple[Any, ...], fds: list[int]) -> tuple[Any, ...]:
     finally:
         for fd in fds:
             os.close(fd)
-    _children[proc.pid] = (ident, proc)
+    _children[proc.pid] = (ident, proc, channel)
     return ("started", ident, proc.pid, _high_water())
 
 
-_children: dict[int, tuple[Any, subprocess.Popen[bytes]]] = {}
+_children: dict[int, tuple[Any, subprocess.Popen[bytes], socket.socket]] = {}
 
 
-def _reap(pid: int) -> tuple[Any, ...] | None:
+def _reap(pid: int) -> tuple[socket.socket, tuple[Any, ...]] | None:
     try:
         done, status, usage = os.wait4(pid, os.WNOHANG)
     except ChildProcessError:
         done, status, usage = pid, -1, None
     if not done:
         return None
-    ident, proc = _children.pop(pid)
+    ident, proc, channel = _children.pop(pid)
     proc.returncode = 0  # reaped here: Popen must never wait on it again
     if usage is None:
-        return ("exited", ident, None, 0.0, 0.0, 0)
-    return ("exited", ident, status, usage.ru_utime, usage.ru_stime, usage.ru_maxrss)
+        return channel, ("exited", ident, None, 0.0, 0.0, 0)
+    return channel, ("exited", ident, status, usage.ru_utime, usage.ru_stime, usage.ru_maxrss)
 
 
-def serve(sock: socket.socket) -> None:
+def _send(channel: socket.socket, reply: tuple[Any, ...]) -> None:
+    # A channel whose engine loop has gone: its replies have no reader.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError, OSError):
+        channel.sendall(marshal.dumps(reply))
+
+
+def serve(control: socket.socket) -> None:
     """Start what the engine asks for, report starts and exits, until the engine goes."""
     selector = selectors.DefaultSelector()
-    selector.register(sock, selectors.EVENT_READ, None)
+    selector.register(control, selectors.EVENT_READ, "control")
     while True:
         for key, _ in selector.select():
-            if key.data is None:
-                message, fds, _flags, _addr = socket.recv_fds(sock, _MAX_MESSAGE, 2)
+            if key.data == "control":
+                message, fds, _flags, _addr = socket.recv_fds(control, 1024, 1)
                 if not message:
-                    return
-                reply = _spawn(marshal.loads(message), fds)
+                    return  # the engine closed it, or exited
+                for fd in fds:  # ("attach",): a new channel, one per engine event loop
+                    selector.register(socket.socket(fileno=fd), selectors.EVENT_READ, "channel")
+            elif key.data == "channel":
+                channel = key.fileobj
+                assert isinstance(channel, socket.socket)
+                try:
+                    message, fds, _flags, _addr = socket.recv_fds(channel, _MAX_MESSAGE, 2)
+                except OSError:
+                    message, fds = b"", []
+                if not message:
+                    selector.unregister(channel)
+                    channel.close()
+                    continue
+                reply = _spawn(marshal.loads(message), fds, channel)
                 if reply[0] == "started":
-                    pidfd = os.pidfd_open(int(reply[2]))
-                    selector.register(pidfd, selectors.EVENT_READ, int(reply[2]))
-                sock.sendall(marshal.dumps(reply))
+                    pidfd = os.pidfd_open(reply[2])
+                    selector.register(pidfd, selectors.EVENT_READ, reply[2])
+                _send(channel, reply)
             else:
-                reply_or_none = _reap(key.data)
-                if reply_or_none is not None:
+                reaped = _reap(key.data)
+                if reaped is not None:
                     selector.unregister(key.fd)
                     os.close(key.fd)
-                    sock.sendall(marshal.dumps(reply_or_none))
+                    _send(*reaped)
 
 
 def main() -> None:

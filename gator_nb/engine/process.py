@@ -32,7 +32,7 @@ from gator_nb.events import Artefact, JobFinished, JobStarted, Severity, TestCas
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from gator_nb.engine.launcher import Exit, Launched, Launcher, Usage
+    from gator_nb.engine.launcher import Channel, Exit, Launched, Usage
     from gator_nb.engine.monitor import Monitor, TreeStats
     from gator_nb.engine.watchdog import Watchdog
     from gator_nb.events import Event
@@ -49,7 +49,7 @@ async def run_job(
     *,
     clock: Callable[[], float] = time.time,
     watchdog: Watchdog | None = None,
-    launcher: Launcher | None = None,
+    launcher: Channel | None = None,
 ) -> JobFinished:
     """Run ``launch`` to completion, emitting its events to ``sink``; return its end.
 
