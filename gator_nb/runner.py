@@ -173,6 +173,9 @@ class Run:
         self._done.wait(timeout)
         if self._error is not None:
             raise self._error
+        view = sys.modules.get("gator_nb.notebook.view")  # shown in a notebook: say it ended
+        if view is not None and self._done.is_set():
+            view.waited(self)
         return self.status
 
     def cancel(self) -> None:
