@@ -189,7 +189,7 @@ def test_a_10000_job_snapshot_has_every_job_and_the_array_lists_them(mixed: gn.R
     assert len(snap["rows"]) == 10_002  # the copies are folded away
     assert len(snap["kids"]["big.arr"]) == 10_000
     assert field(snap["rows"]["big.arr[7].sim"], "name") == "arr[7].sim"
-    bundle = view.widget._repr_mimebundle_()
+    bundle: Any = view.widget._repr_mimebundle_()
     bundle = bundle[0] if isinstance(bundle, tuple) else bundle  # anywidget: (data, metadata)
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"]
 
