@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from gator_nb.execution import Execution
     from gator_nb.terminal import LiveTree
 
-__all__ = ["main"]
+__all__ = ["licence", "main", "size"]
 
 _SHOW_JOBS = 200  # above this many jobs, `gator show` lists groups and failures only
 _COMMANDS = ("run", "check", "runs", "show", "logs", "rerun", "compare", "report")
@@ -107,13 +107,13 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--memory",
-        type=_size,
+        type=size,
         metavar="SIZE",
         help="memory budget for jobs with !Memory, e.g. 16GB",
     )
     parser.add_argument(
         "--licenses",
-        type=_licence,
+        type=licence,
         action="append",
         default=[],
         metavar="NAME=N",
@@ -157,7 +157,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _size(text: str) -> int:
+def size(text: str) -> int:
+    """``16GB`` -> bytes (``--memory``; the magic reads it the same way)."""
     from gator_nb.spec.load import MEMORY_UNITS
 
     number = text.rstrip("BKMGTbkmgt")
@@ -186,7 +187,8 @@ def _seed(text: str) -> int:
     return int(text)
 
 
-def _licence(text: str) -> tuple[str, int]:
+def licence(text: str) -> tuple[str, int]:
+    """``NAME=N`` -> (name, seats) (``--licenses``)."""
     name, _, count = text.partition("=")
     if not name or not count.isdigit() or int(count) < 1:
         raise argparse.ArgumentTypeError(f"expected NAME=N with N >= 1, got {text}")
