@@ -17,7 +17,7 @@ from gator_nb.engine.monitor import Monitor
 
 
 async def main() -> int:
-    procs = [subprocess.Popen(["sleep", "60"]) for _ in range(8)]
+    procs = [subprocess.Popen(["sleep", "60"]) for _ in range(8)]  # noqa: ASYNC220 - set-up
     samples = 0
 
     def sink(_event: object) -> None:
