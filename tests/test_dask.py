@@ -139,6 +139,17 @@ async def ended(pid: int, timeout_s: float = 15) -> None:
         os.close(fd)
 
 
+def worker_of(pid: int) -> int:
+    """The worker process running job ``pid``: its launcher's parent (the launcher forks jobs)."""
+    parent = psutil.Process(pid).parent()
+    assert parent is not None
+    if any(part.endswith("launcher_server.py") for part in parent.cmdline()):
+        grandparent = parent.parent()
+        assert grandparent is not None
+        return grandparent.pid
+    return parent.pid
+
+
 def kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
@@ -448,7 +459,7 @@ async def test_killed_worker_fails_its_job_as_worker_lost(cluster: str, tmp_path
         """
     sink, running, pid = await waiting_job(tmp_path, cluster, "top.victim", spec)
     try:
-        os.kill(psutil.Process(pid).ppid(), signal.SIGKILL)  # the worker running it
+        os.kill(worker_of(pid), signal.SIGKILL)  # the worker running it
         assert await running == Status.FAILED
         await ended(pid)  # stopped by the dead worker's watchdog
     finally:
@@ -470,7 +481,7 @@ async def test_own_cluster_fails_a_killed_workers_job_once(tmp_path: Path) -> No
         tmp_path, None, "victim", spec, Limits(parallel=1), ready_s=60
     )
     try:
-        os.kill(psutil.Process(pid).ppid(), signal.SIGKILL)  # the worker running it
+        os.kill(worker_of(pid), signal.SIGKILL)  # the worker running it
         async with asyncio.timeout(60):
             assert await running == Status.FAILED
         await ended(pid)  # stopped by the dead worker's watchdog
