@@ -10,6 +10,7 @@ job smaller than that). Set ``GATOR_LAUNCHER=0`` to start jobs from the engine i
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import itertools
 import marshal
@@ -110,14 +111,14 @@ class Launcher:
             theirs.close()
         return Channel(self, ours)
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = True) -> None:
         """Stop the launcher (it exits when its control socket closes) and reap it."""
         self._alive = False
         with contextlib.suppress(OSError):
             self._control.shutdown(socket.SHUT_RDWR)
         self._control.close()
         with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)
+            os.waitpid(self.pid, 0 if wait else os.WNOHANG)
 
 
 class Channel:
@@ -257,6 +258,14 @@ def _kill_if_started(future: asyncio.Future[Launched]) -> None:
 
 _shared: list[Launcher] = []
 _shared_lock = threading.Lock()
+
+
+@atexit.register  # at import, so it runs after the runs' own exit handlers (LIFO)
+def _close_at_exit() -> None:
+    """Close the control socket: the launcher exits (a socket left to the collector warns)."""
+    with _shared_lock:
+        for launcher in _shared:
+            launcher.close(wait=False)
 
 
 def shared_launcher() -> Launcher | None:
