@@ -13,7 +13,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psutil
 import pytest
@@ -505,3 +505,17 @@ async def test_peaks_on_a_worker_are_the_jobs_own(cluster: str, tmp_path: Path) 
     assert 150 * 2**20 <= big.peak_rss <= 1.1 * 175 * 2**20 and big.peak_source == "launcher"
     assert 200_000 < nap.peak_rss < 8 * 2**20  # not the worker's size
     assert {e.job for e in sink.events if isinstance(e, JobSampled)} == {"top.big", "top.nap"}
+
+
+def test_a_jobs_end_always_goes_with_the_reply_never_in_a_batch() -> None:
+    from gator_nb.engine.dask_worker import _Outbox
+
+    outbox = _Outbox(cast(Any, None))
+    sampled = JobSampled(job="j", time=1.0, cpu_percent=0.0, rss=1, vms=1, num_procs=1,
+                         read_bytes=0, write_bytes=0)  # fmt: skip
+    finished = JobFinished(job="j", time=2.0, status=Status.PASSED)
+    outbox.add(sampled)
+    outbox.add(finished)
+    assert outbox.tail() == (sampled, finished)
+    outbox._pending.clear()  # what a batch timer firing now would take
+    assert outbox.tail() == (finished,)

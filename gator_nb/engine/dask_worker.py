@@ -152,11 +152,18 @@ class _Outbox:
     def __init__(self, request: Request, worker: str) -> None:
         self._request, self._worker = request, worker
         self._pending: list[Event] = []
+        self._finished: list[Event] = []  # always sent with the reply, never in a batch
         self._waiting = asyncio.Event()
         self._closing = asyncio.Event()
         self.sent = 0
 
     def add(self, event: Event) -> None:
+        if isinstance(event, JobFinished):
+            # The engine reads the job's end from the reply; a batch timer firing before
+            # close() (a loaded host) would otherwise send it early and leave the reply
+            # without it ("the worker sent no result").
+            self._finished.append(event)
+            return
         self._pending.append(event)
         self._waiting.set()
 
@@ -165,7 +172,7 @@ class _Outbox:
         self._waiting.set()
 
     def tail(self) -> tuple[Event, ...]:
-        return tuple(self._pending)
+        return (*self._pending, *self._finished)
 
     async def pump(self) -> None:
         request = self._request
