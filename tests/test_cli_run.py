@@ -192,11 +192,11 @@ def test_sigkill_of_the_cli_leaves_a_readable_store_and_no_jobs(runs: Path, writ
         while "up" not in gn.load(run_dir).log("s[0].j") and time.monotonic() < deadline:
             time.sleep(0.05)  # another process's store: nothing to await but its commits
         tree = psutil.Process(proc.pid).children(recursive=True)
-        jobs = [p for p in tree if "-S" not in p.cmdline()]  # not the watchdog itself
+        jobs = [p for p in tree if "-S" not in p.cmdline()]  # not the launcher itself
         assert len(jobs) == 4  # two jobs, each with its child
         proc.kill()
         proc.wait(timeout=10)
-    # The jobs lead their own sessions; the run's watchdog stops them (SIGTERM).
+    # The jobs lead their own sessions; the launcher (which started them) stops them.
     assert _ended([p.pid for p in jobs], timeout_s=15) == []
     run = gn.load(run_dir)
     assert run.status == "cancelled"  # its engine is gone, whatever the store last said

@@ -81,15 +81,17 @@ async def open_backend(
     """
     check_backend(name, scheduler)
     if name == "local":
-        watchdog = Watchdog(limits.grace_s)
         channel = await open_channel()
+        # The launcher stops its jobs if the engine dies; without it, a watchdog does.
+        watchdog = Watchdog(limits.grace_s) if channel is None else None
         try:
             yield LocalBackend(monitor, watchdog, channel)
         finally:
             if channel is not None:
                 channel.close()
             # Off the loop: if jobs were left listed, the helper takes the grace period.
-            await asyncio.to_thread(watchdog.close)
+            if watchdog is not None:
+                await asyncio.to_thread(watchdog.close)
         return
     from gator_nb.engine.dask import open_dask  # distributed is optional and heavy
 

@@ -216,8 +216,9 @@ def _worker_watchdog(grace_s: float) -> Watchdog:
 async def _serve(request: Request) -> Reply:
     outbox = _Outbox(request, _worker_address())
     monitor = Monitor(outbox.add, interval_s=request.sample_interval_s)
-    watchdog = _worker_watchdog(request.launch.grace_s)
     launcher = await open_channel()  # the worker process's launcher, for this job's loop
+    # The launcher stops its jobs if the worker dies; without it, a watchdog does.
+    watchdog = _worker_watchdog(request.launch.grace_s) if launcher is None else None
     job = asyncio.create_task(
         run_job(request.launch, outbox.add, monitor, watchdog=watchdog, launcher=launcher)
     )

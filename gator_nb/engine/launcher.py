@@ -1,6 +1,6 @@
 """The engine's side of the launcher process (``launcher_server.py``): one per engine
 process, shared by its runs and event loops (each through its own ``Channel``), started on
-first use.
+first use. It is also the jobs' watchdog: if the engine dies, it stops them.
 
 Jobs started by it have true kernel peaks: their ``ru_maxrss`` starts from the launcher's
 few MB, not from the engine's (a notebook kernel holding 1 GB would otherwise hide every
@@ -114,8 +114,9 @@ class Launcher:
     def close(self, *, wait: bool = True) -> None:
         """Stop the launcher (it exits when its control socket closes) and reap it."""
         self._alive = False
-        with contextlib.suppress(OSError):
-            self._control.shutdown(socket.SHUT_RDWR)
+        if self._owner == os.getpid():  # in a fork, shutdown would cut the parent's link too
+            with contextlib.suppress(OSError):
+                self._control.shutdown(socket.SHUT_RDWR)
         self._control.close()
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.pid, 0 if wait else os.WNOHANG)
@@ -151,7 +152,15 @@ class Channel:
         ident = next(self._ids)
         pending = _Pending(self._loop.create_future(), self._loop.create_future())
         message = marshal.dumps(
-            ("spawn", ident, list(launch.argv), executable, dict(launch.env), launch.cwd)
+            (
+                "spawn",
+                ident,
+                list(launch.argv),
+                executable,
+                dict(launch.env),
+                launch.cwd,
+                launch.grace_s,
+            )
         )
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)

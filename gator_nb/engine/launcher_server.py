@@ -9,13 +9,15 @@ from the engine's (a notebook kernel may hold gigabytes).
 Protocol (SOCK_SEQPACKET sockets, one marshal'd tuple per message). On the control socket
 FD: ("attach",) with a channel socket attached (SCM_RIGHTS), one per engine event loop.
 On a channel:
-  engine -> here: ("spawn", id, argv, executable, env, cwd) with the job's stdout and
-                  stderr pipe ends attached
+  engine -> here: ("spawn", id, argv, executable, env, cwd, grace_s) with the job's stdout
+                  and stderr pipe ends attached
   here -> engine: ("started", id, pid, taint)  taint: our own high-water mark, bytes
                   ("failed", id, errno, strerror, filename)
                   ("exited", id, wait_status, utime_s, stime_s, maxrss_kib)
-EOF on the control socket means the engine is gone: the launcher exits (the jobs' watchdog
-stops them); EOF on a channel closes just that channel.
+EOF on the control socket means the engine is gone (it ended, or was killed outright: kill
+-9, the OOM killer): the launcher stops the process group of every job still running
+(SIGTERM, the job's grace, SIGKILL) and exits, so it is the engine's watchdog too. EOF on a
+channel closes just that channel.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ import contextlib
 import marshal
 import os
 import selectors
+import signal
 import socket
 import subprocess
 import sys
+import time
 from typing import Any
 
 _MARGIN = 1 << 20  # what a spawn may add to our peak between the reading and the exec
@@ -43,7 +47,7 @@ def _high_water() -> int:
 
 
 def _spawn(request: tuple[Any, ...], fds: list[int], channel: socket.socket) -> tuple[Any, ...]:
-    _, ident, argv, executable, env, cwd = request
+    _, ident, argv, executable, env, cwd, grace_s = request
     try:
         if len(fds) != 2:
             raise ValueError("a spawn needs its stdout and stderr")
@@ -65,11 +69,11 @@ def _spawn(request: tuple[Any, ...], fds: list[int], channel: socket.socket) -> 
     finally:
         for fd in fds:
             os.close(fd)
-    _children[proc.pid] = (ident, proc, channel)
+    _children[proc.pid] = (ident, proc, channel, grace_s)
     return ("started", ident, proc.pid, _high_water())
 
 
-_children: dict[int, tuple[Any, subprocess.Popen[bytes], socket.socket]] = {}
+_children: dict[int, tuple[Any, subprocess.Popen[bytes], socket.socket, float]] = {}
 
 
 def _reap(pid: int) -> tuple[socket.socket, tuple[Any, ...]] | None:
@@ -79,7 +83,7 @@ def _reap(pid: int) -> tuple[socket.socket, tuple[Any, ...]] | None:
         done, status, usage = pid, -1, None
     if not done:
         return None
-    ident, proc, channel = _children.pop(pid)
+    ident, proc, channel, _grace = _children.pop(pid)
     proc.returncode = 0  # reaped here: Popen must never wait on it again
     if usage is None:
         return channel, ("exited", ident, None, 0.0, 0.0, 0)
@@ -101,7 +105,8 @@ def serve(control: socket.socket) -> None:
             if key.data == "control":
                 message, fds, _flags, _addr = socket.recv_fds(control, 1024, 1)
                 if not message:
-                    return  # the engine closed it, or exited
+                    _stop_all()  # the engine closed it, or died: its jobs must not outlive it
+                    return
                 for fd in fds:  # ("attach",): a new channel, one per engine event loop
                     selector.register(socket.socket(fileno=fd), selectors.EVENT_READ, "channel")
             elif key.data == "channel":
@@ -126,6 +131,28 @@ def serve(control: socket.socket) -> None:
                     selector.unregister(key.fd)
                     os.close(key.fd)
                     _send(*reaped)
+
+
+def _signal_all(sig: int) -> None:
+    for pid in list(_children):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)  # each job leads its own session: its group id is its pid
+
+
+def _stop_all() -> None:
+    """SIGTERM every running job's process group, wait out the longest grace, SIGKILL."""
+    if not _children:
+        return  # the usual end: every job was over before the engine went
+    deadline = time.monotonic() + max(grace for *_, grace in _children.values())
+    _signal_all(signal.SIGTERM)
+    while _children and time.monotonic() < deadline:
+        for pid in list(_children):
+            _reap(pid)
+        time.sleep(0.05)
+    _signal_all(signal.SIGKILL)
+    for pid in list(_children):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
 def main() -> None:
