@@ -87,7 +87,8 @@ class Monitor:
         self._first_s = min(first_s, interval_s)
         self._batch_s = min(batch_s, interval_s)
         self._clock = clock
-        self.sweeps = 0  # sweeps run so far (the benchmark's cost measure)
+        self.sweeps = 0  # sweeps run so far, and the CPU seconds they took (benchmarks)
+        self.sweep_cpu_s = 0.0
         self._jobs: dict[str, _Tracked] = {}
         self._lock = threading.Lock()
         self._wake: asyncio.Event | None = None
@@ -147,18 +148,19 @@ class Monitor:
 
         Blocking (reads /proc): call through ``asyncio.to_thread``.
         """
+        began = time.thread_time()
         horizon = self._clock() + self._batch_s
         with self._lock:
             jobs = [(j, t) for j, t in self._jobs.items() if not due or t.due <= horizon]
         self.sweeps += 1
         samples: list[JobSampled] = []
-        if not jobs:
-            return samples
-        children = _children_lookup()
-        for job, tracked in jobs:
-            sample = self._sample(job, tracked, children)
-            if sample is not None:
-                samples.append(sample)
+        if jobs:
+            children = _children_lookup()
+            for job, tracked in jobs:
+                sample = self._sample(job, tracked, children)
+                if sample is not None:
+                    samples.append(sample)
+        self.sweep_cpu_s += time.thread_time() - began
         return samples
 
     def _sample(
