@@ -510,7 +510,7 @@ async def test_peaks_on_a_worker_are_the_jobs_own(cluster: str, tmp_path: Path) 
 def test_a_jobs_end_always_goes_with_the_reply_never_in_a_batch() -> None:
     from gator_nb.engine.dask_worker import _Outbox
 
-    outbox = _Outbox(cast(Any, None))
+    outbox = _Outbox(cast(Any, None), "tcp://worker")
     sampled = JobSampled(job="j", time=1.0, cpu_percent=0.0, rss=1, vms=1, num_procs=1,
                          read_bytes=0, write_bytes=0)  # fmt: skip
     finished = JobFinished(job="j", time=2.0, status=Status.PASSED)
