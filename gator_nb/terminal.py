@@ -77,7 +77,8 @@ def _finished(event: JobFinished) -> str:
 def progress_bar(done: int, total: int, width: int = 30) -> str:
     """``[#########.....]  60%`` (plain characters: any terminal, any font)."""
     filled = round(width * done / total) if total else width
-    return f"[{'#' * filled}{'.' * (width - filled)}] {100 * done // max(total, 1):3d}%"
+    percent = 100 * done // total if total else 100  # nothing to do is all done
+    return f"[{'#' * filled}{'.' * (width - filled)}] {percent:3d}%"
 
 
 class LiveTree:

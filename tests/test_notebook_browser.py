@@ -333,3 +333,7 @@ def _reopen(page: Any, lab: Lab, tmp_path: Path) -> None:
     assert XSS in page.locator(".gator-final .gator-log").first.inner_text()
     _inert(page)
     page.screenshot(path=str(tmp_path / "reopened.png"), full_page=True)
+    shot = tmp_path / "notebook-final.png"
+    page.locator(".jp-CodeCell").nth(1).screenshot(path=str(shot))
+    if os.environ.get("GATOR_UPDATE_SCREENSHOT") and lab.app == "jupyterlab":
+        shutil.copyfile(shot, DOCS_IMAGES / "notebook-final.png")
