@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from gator_nb.errors import GatorError, SpecError
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from gator_nb.execution import Execution
     from gator_nb.terminal import LiveTree
 
-__all__ = ["main"]
+__all__ = ["licence", "main", "size"]
 
 _SHOW_JOBS = 200  # above this many jobs, `gator show` lists groups and failures only
 _COMMANDS = ("run", "check", "runs", "show", "logs", "rerun", "compare", "report")
@@ -51,9 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     _run_options(run)
     runs = sub.add_parser("runs", help="list runs")
     runs.add_argument("--runs-dir", metavar="DIR")
-    show = sub.add_parser("show", help="a run's tree, or one job's details")
+    show = sub.add_parser("show", help="a run's tree, a group's subtree, or one job's details")
     show.add_argument("run", metavar="RUN", help="run id, id prefix, path or 'latest'")
-    show.add_argument("job", metavar="JOB", nargs="?")
+    show.add_argument("job", metavar="JOB|GROUP", nargs="?")
     show.add_argument(
         "--all", action="store_true", help=f"every job even in runs of more than {_SHOW_JOBS} jobs"
     )
@@ -90,9 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--html", metavar="FILE", help="self-contained HTML report")
     report.add_argument("--junit", metavar="FILE", help="JUnit XML for CI systems")
     report.add_argument("--runs-dir", metavar="DIR")
-    logs = sub.add_parser("logs", help="a job's log")
+    logs = sub.add_parser("logs", help="a job's log, streamed")
     logs.add_argument("run", metavar="RUN")
     logs.add_argument("job", metavar="JOB")
+    logs.add_argument("--severity", metavar="LEVEL", help="only lines at LEVEL or above")
+    logs.add_argument("--grep", metavar="REGEX", help="only lines matching REGEX")
+    logs.add_argument("--tail", type=_positive_int, metavar="N", help="only the last N lines")
     logs.add_argument("--runs-dir", metavar="DIR")
     return parser
 
@@ -108,13 +111,13 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--memory",
-        type=_size,
+        type=size,
         metavar="SIZE",
         help="memory budget for jobs with !Memory, e.g. 16GB",
     )
     parser.add_argument(
         "--licenses",
-        type=_licence,
+        type=licence,
         action="append",
         default=[],
         metavar="NAME=N",
@@ -185,7 +188,8 @@ def _interval(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _size(text: str) -> int:
+def size(text: str) -> int:
+    """``16GB`` -> bytes (``--memory``; the magic reads it the same way)."""
     from gator_nb.options import parse_size
     from gator_nb.spec.load import MEMORY_UNITS
 
@@ -210,7 +214,8 @@ def _seed(text: str) -> int:
     return int(text)
 
 
-def _licence(text: str) -> tuple[str, int]:
+def licence(text: str) -> tuple[str, int]:
+    """``NAME=N`` -> (name, seats) (``--licenses``)."""
     name, _, count = text.partition("=")
     if not name or not count.isdigit() or len(count) > 7 or int(count) < 1:
         raise argparse.ArgumentTypeError(f"expected NAME=N with N >= 1, got {text}")
@@ -240,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if options.command == "show":
             return _show(options.run, options.job, options.runs_dir, everything=options.all)
         if options.command == "logs":
-            return _logs(options.run, options.job, options.runs_dir)
+            return _logs(options)
         if options.command == "rerun":
             return _rerun(options, args)
         if options.command == "compare":
@@ -428,15 +433,17 @@ def _show(name: str, job: str | None, runs_dir: str | None, *, everything: bool 
     from gator_nb.views import render, row_text
 
     found = gn.load(name, runs_dir)
-    if job is not None:
+    info, state = found.info(), found.state
+    group = state.nodes.get(job) if job is not None else None
+    if job is not None and (group is None or group.kind == "job"):
         facts = found.job(job)
         return _show_job(facts, found.tests_of(job) if facts["tests"] else None)
-    info, state = found.info(), found.state
+    roots = None if group is None else [group.path]  # `gator show RUN GROUP`: its subtree
     note = "  (its engine stopped without finishing it)" if info["interrupted"] else ""
     print(f"run {found.id}: {state.status.value}{note}  ({found.path})")
     jobs = everything or len(state.jobs) <= _SHOW_JOBS
     now = time.time()
-    print("\n".join(row_text(row) for row in render(state, now, jobs=jobs)))
+    print("\n".join(row_text(row) for row in render(state, now, jobs=jobs, roots=roots)))
     if not jobs:  # a big run: its groups, then only the jobs that failed
         failed = [n.path for n in state.jobs if n.status.value == "failed"]
         print(f"{len(state.jobs)} jobs; the {len(failed)} that failed (--all for every job):")
@@ -480,11 +487,28 @@ def _show_job(row: dict[str, Any], tests: Any = None) -> int:
     return 0
 
 
-def _logs(name: str, job: str, runs_dir: str | None) -> int:
+def _logs(options: argparse.Namespace) -> int:
+    """Stream the job's lines: constant memory whatever the log's size (``--tail`` keeps N)."""
+    import collections
+    import re
+
     import gator_nb as gn
 
-    text = gn.load(name, runs_dir).log(job)
-    sys.stdout.write(text + ("\n" if text and not text.endswith("\n") else ""))
+    try:
+        pattern = re.compile(options.grep) if options.grep is not None else None
+    except re.error as exc:
+        print(f"gator: bad --grep {options.grep!r}: {exc}", file=sys.stderr)
+        return 2
+    lines: Iterable[tuple[str, str]] = gn.load(options.run, options.runs_dir).lines(
+        options.job, options.severity
+    )
+    if pattern is not None:
+        lines = (line for line in lines if pattern.search(line[1]))
+    if options.tail:
+        lines = collections.deque(lines, maxlen=options.tail)
+    out = sys.stdout
+    for _severity, text in lines:
+        out.write(text + "\n")
     return 0
 
 

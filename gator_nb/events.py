@@ -178,6 +178,12 @@ class JobFinished:
     reason: Reason = Reason.NONE
     cpu_s: float = 0.0
     peak_rss: int = 0
+    # How peak_rss was measured: "launcher" (the kernel's high-water mark of a job the
+    # launcher process started, raised by the sampled tree sum if that was higher),
+    # "engine" (the same for a job the engine started: trusted only above the engine's
+    # own size), "samples" (only the samples: the kernel's figure could be the parent's),
+    # "" (neither).
+    peak_source: str = ""
     warnings: int = 0
     errors: int = 0
     first_error: str = ""

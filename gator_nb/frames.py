@@ -72,6 +72,7 @@ JOB_COLUMNS = {
     "read_bytes": "Int64",
     "write_bytes": "Int64",
     "job_dir": "string",
+    "peak_source": "string",
 }
 _SEVERITIES = pd.CategoricalDtype([s.name for s in Severity], ordered=True)
 MESSAGE_COLUMNS = {

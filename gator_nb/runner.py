@@ -19,7 +19,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -182,6 +182,9 @@ class Run:
             raise
         if self._error is not None:
             raise self._error
+        view = sys.modules.get("gator_nb.notebook.view")  # shown in a notebook: say it ended
+        if view is not None and self._done.is_set():
+            view.waited(self)
         return self.status
 
     def cancel(self, timeout: float = 60.0) -> None:
@@ -376,6 +379,28 @@ class Run:
                 kept.append((str(line["severity"]), str(line["message"])))
                 seen += 1
         return list(kept), seen - len(kept)
+
+    def lines(self, job: str, severity: str | None = None) -> Iterator[tuple[str, str]]:
+        """``job``'s log lines (at ``severity`` or above) as ``(severity, text)``, streamed
+        from the store: constant memory whatever the size of the log.
+
+        Raises:
+            NoSuchJob, UsageError: no such job, or no such severity (before any line).
+        """
+        floor = _severity(severity)
+        reader = self._reader()
+        try:
+            self._job_row(reader, job)
+        except BaseException:
+            reader.close()
+            raise
+        return self._stream(reader, job, floor)
+
+    @staticmethod
+    def _stream(reader: StoreReader, job: str, floor: Severity | None) -> Iterator[tuple[str, str]]:
+        with reader:
+            for line in reader.messages(job, min_severity=floor):
+                yield str(line["severity"]), str(line["message"])
 
     def resources_of(self, job: str) -> pd.DataFrame:
         """The resource samples of one job (``resources``' columns)."""

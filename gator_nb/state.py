@@ -17,6 +17,7 @@ from gator_nb.events import (
     JobFinished,
     JobMetric,
     JobOutput,
+    JobSampled,
     JobStarted,
     RunFinished,
     Status,
@@ -56,6 +57,8 @@ class NodeState:
     params: tuple[tuple[str, str], ...] = ()  # an array copy's matrix values
     values: dict[str, float] = field(default_factory=dict)  # jobs: each metric's last value
     metrics: dict[str, Aggregate] = field(default_factory=dict)  # groups: over their jobs
+    cpu_percent: float | None = None  # running jobs: the latest sample's
+    rss: int | None = None  # running jobs: the latest sample's tree RSS
 
     @property
     def done(self) -> int:
@@ -134,12 +137,15 @@ class RunState:
             self._finish(event)
         elif isinstance(event, JobMetric):
             self.record(event.job, event.name, event.value)
+        elif isinstance(event, JobSampled):
+            node = self.nodes[event.job]
+            if node.status != Status.RUNNING:
+                return  # a sample that raced the job's end
+            node.cpu_percent, node.rss = event.cpu_percent, event.rss
         elif isinstance(event, JobOutput):
             return  # counted from JobFinished; lines are the store's business
         elif isinstance(event, RunFinished):
             self.status, self.end = event.status, event.time
-        else:
-            return
         self.version += 1
 
     def _move(self, path: str, status: Status) -> None:
@@ -188,6 +194,8 @@ class RunState:
 
     def _finish(self, event: JobFinished) -> None:
         self._move(event.job, event.status)
+        job = self.nodes[event.job]
+        job.cpu_percent = job.rss = None
         failed_tests = sum(t.status in ("failed", "error") for t in event.tests)
         start = self.nodes[event.job].start
         if event.status.done and event.status != Status.SKIPPED and start is not None:

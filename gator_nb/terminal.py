@@ -16,9 +16,9 @@ from gator_nb.display import display_text
 from gator_nb.events import Event, JobFinished, JobOutput, JobStarted, Status
 from gator_nb.palette import ANSI, ANSI_RESET
 from gator_nb.state import RunState, format_bytes, why_failed
-from gator_nb.views import header, render, row_text, summary_text
+from gator_nb.views import header, render, row_text, summary_text, time_left
 
-__all__ = ["LineLog", "LiveTree", "summary_line"]
+__all__ = ["LineLog", "LiveTree", "progress_bar", "summary_line"]
 
 
 def summary_line(state: RunState, now: float) -> str:
@@ -74,6 +74,13 @@ def _finished(event: JobFinished) -> str:
     return text
 
 
+def progress_bar(done: int, total: int, width: int = 30) -> str:
+    """``[#########.....]  60%`` (plain characters: any terminal, any font)."""
+    filled = round(width * done / total) if total else width
+    percent = 100 * done // total if total else 100  # nothing to do is all done
+    return f"[{'#' * filled}{'.' * (width - filled)}] {percent:3d}%"
+
+
 class LiveTree:
     """A compact hierarchical progress display redrawn in place on a terminal."""
 
@@ -123,13 +130,16 @@ class LiveTree:
 
     def lines(self, width: int, height: int) -> list[str]:
         now = self.clock()
-        header = f"gator {self.title}  {summary_line(self.state, now)}"
+        head = header(self.state, now)
+        title = f"gator {self.title}  {summary_line(self.state, now)}"
+        left = time_left(self.state, now)
+        bar = f"  {progress_bar(head.done, head.total)}" + (f"  {left}" if left else "")
         tree = [row_text(row) for row in render(self.state, now, jobs=False, max_depth=3)]
         running = [n.path for n in self.state.jobs if n.status == Status.RUNNING]
         body = tree[: max(height - 3, 1)]
         if len(tree) > len(body):
             body.append(f"  ... {len(tree) - len(body)} more groups")
-        lines = [header, *("  " + line for line in body)]
+        lines = [title, bar, *("  " + line for line in body)]
         if running:
             shown = ", ".join(running[:6]) + (f" +{len(running) - 6}" if len(running) > 6 else "")
             lines.append(f"  running: {shown}"[:width])

@@ -9,7 +9,7 @@ array lists its copies' jobs (``tests[3].sim``).
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gator_nb.aggregate import BUILT_IN
 from gator_nb.display import for_display
@@ -23,10 +23,13 @@ __all__ = [
     "header",
     "kids",
     "label",
+    "node_row",
     "render",
     "row_text",
+    "shown_kids",
     "summary_text",
     "tests_text",
+    "time_left",
 ]
 
 MAX_ROWS = 50  # rows per expanded node before "… N more" (notebook default)
@@ -73,6 +76,11 @@ class Row:
     tests: int = 0  # test cases from results files under this row
     tests_failed: int = 0
     metrics: tuple[tuple[str, str], ...] = ()  # (name, shown value): a job's, a group's mean
+    live: str = ""  # a running job's latest sample: "cpu 98% rss 1.2 GiB"
+    # Epoch seconds, for views that tick elapsed time themselves; not compared: ``elapsed``
+    # already says what changed.
+    start: float | None = field(default=None, compare=False)
+    end: float | None = field(default=None, compare=False)  # set once the row is done
 
     def count(self, status: Status) -> int:
         """How many jobs under this row have ``status``."""
@@ -132,6 +140,17 @@ def summary_text(head: Header) -> str:
     if head.elapsed:
         text += f"; {head.elapsed}"
     return text
+
+
+def time_left(state: RunState, now: float) -> str:
+    """``~1m20s left`` from the pace so far (jobs done per second), once a job has ended."""
+    head = header(state, now)
+    if state.status != Status.RUNNING or state.start is None or not head.done:
+        return ""
+    left = head.total - head.done
+    if not left:
+        return ""
+    return f"~{format_duration((now - state.start) / head.done * left)} left"
 
 
 def label(node: NodeState, state: RunState | None = None) -> str:
@@ -241,7 +260,26 @@ def _row(state: RunState, node: NodeState, depth: int, now: float, is_open: bool
         tests=node.tests,
         tests_failed=node.tests_failed,
         metrics=_metrics(state, node),
+        live=_live(node),
+        start=node.start,
+        end=node.end if node.outcome.done else None,
     )
+
+
+def _live(node: NodeState) -> str:
+    if node.kind != "job" or node.status != Status.RUNNING or node.rss is None:
+        return ""
+    return f"cpu {node.cpu_percent or 0:.0f}% rss {format_bytes(node.rss)}"
+
+
+def node_row(state: RunState, path: str, now: float) -> Row:
+    """The row of one node alone, for views that lay the tree out themselves (the browser)."""
+    return _row(state, state.nodes[path], 0, now, False)
+
+
+def shown_kids(state: RunState, path: str) -> list[str]:
+    """The keys of a node's rows one level down (array copies folded, as ``render`` does)."""
+    return [node.path for node in kids(state, state.nodes[path])]
 
 
 def render(
@@ -314,6 +352,8 @@ def row_text(row: Row) -> str:
     parts += [f"{name} {value}" for name, value in row.metrics]
     if row.elapsed:
         parts.append(row.elapsed)
+    if row.live:
+        parts.append(row.live)
     if row.peak:
         parts.append(f"peak {row.peak}")
     if row.warnings or row.errors:

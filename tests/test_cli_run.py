@@ -96,6 +96,42 @@ def test_show_and_logs_of_a_job(runs: Path, write_spec) -> None:
     assert gator("logs", "latest", "top.noisy", runs=runs).stdout == "hello\nERROR: boom\n"
 
 
+def test_logs_filter_and_show_a_subtree(runs: Path, write_spec) -> None:
+    spec = write_spec(f"""
+        !JobGroup
+          id: top
+          jobs:
+          - !JobGroup
+              id: inner
+              jobs:
+              - !Job
+                  id: chatty
+                  command: {PY}
+                  args: ["-c", "[print(f'line {{i}}') for i in range(50000)]; print('WARNING: w1'); print('line end')"]
+          - !Job {{id: other, command: "true"}}
+    """)  # noqa: E501
+    assert gator("run", str(spec), runs=runs).returncode == 0
+
+    def logs(*options: str) -> list[str]:
+        done = gator("logs", "latest", "top.inner.chatty", *options, runs=runs)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    assert len(logs()) == 50002
+    assert logs("--tail", "2") == ["WARNING: w1", "line end"]
+    assert logs("--severity", "warning") == ["WARNING: w1"]
+    assert logs("--grep", "^line 4999[0-9]$", "--tail", "3") == [
+        "line 49997", "line 49998", "line 49999",
+    ]  # fmt: skip
+    bad = gator("logs", "latest", "top.inner.chatty", "--grep", "(", runs=runs)
+    assert bad.returncode == 2 and "bad --grep" in bad.stderr and "Traceback" not in bad.stderr
+    bad = gator("logs", "latest", "top.inner.chatty", "--severity", "loud", runs=runs)
+    assert bad.returncode == 2 and "no severity 'loud'" in bad.stderr
+    shown = gator("show", "latest", "top.inner", runs=runs).stdout.splitlines()
+    assert shown[1].startswith("+ inner  1/1") and "chatty" in shown[2]
+    assert not any("other" in line for line in shown)
+
+
 def _start(spec: Path, runs: Path, parallel: str = "2") -> subprocess.Popen[str]:
     return subprocess.Popen(
         [PY, "-m", "gator_nb", "run", str(spec), "--parallel", parallel, "--runs-dir", str(runs)],
@@ -156,11 +192,11 @@ def test_sigkill_of_the_cli_leaves_a_readable_store_and_no_jobs(runs: Path, writ
         while "up" not in gn.load(run_dir).log("s[0].j") and time.monotonic() < deadline:
             time.sleep(0.05)  # another process's store: nothing to await but its commits
         tree = psutil.Process(proc.pid).children(recursive=True)
-        jobs = [p for p in tree if "-S" not in p.cmdline()]  # not the watchdog itself
+        jobs = [p for p in tree if "-S" not in p.cmdline()]  # not the launcher itself
         assert len(jobs) == 4  # two jobs, each with its child
         proc.kill()
         proc.wait(timeout=10)
-    # The jobs lead their own sessions; the run's watchdog stops them (SIGTERM).
+    # The jobs lead their own sessions; the launcher (which started them) stops them.
     assert _ended([p.pid for p in jobs], timeout_s=15) == []
     run = gn.load(run_dir)
     assert run.status == "cancelled"  # its engine is gone, whatever the store last said

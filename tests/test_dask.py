@@ -13,7 +13,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psutil
 import pytest
@@ -137,6 +137,17 @@ async def ended(pid: int, timeout_s: float = 15) -> None:
     finally:
         loop.remove_reader(fd)
         os.close(fd)
+
+
+def worker_of(pid: int) -> int:
+    """The worker process running job ``pid``: its launcher's parent (the launcher forks jobs)."""
+    parent = psutil.Process(pid).parent()
+    assert parent is not None
+    if any(part.endswith("launcher_server.py") for part in parent.cmdline()):
+        grandparent = parent.parent()
+        assert grandparent is not None
+        return grandparent.pid
+    return parent.pid
 
 
 def kill_group(pid: int) -> None:
@@ -448,7 +459,7 @@ async def test_killed_worker_fails_its_job_as_worker_lost(cluster: str, tmp_path
         """
     sink, running, pid = await waiting_job(tmp_path, cluster, "top.victim", spec)
     try:
-        os.kill(psutil.Process(pid).ppid(), signal.SIGKILL)  # the worker running it
+        os.kill(worker_of(pid), signal.SIGKILL)  # the worker running it
         assert await running == Status.FAILED
         await ended(pid)  # stopped by the dead worker's watchdog
     finally:
@@ -470,7 +481,7 @@ async def test_own_cluster_fails_a_killed_workers_job_once(tmp_path: Path) -> No
         tmp_path, None, "victim", spec, Limits(parallel=1), ready_s=60
     )
     try:
-        os.kill(psutil.Process(pid).ppid(), signal.SIGKILL)  # the worker running it
+        os.kill(worker_of(pid), signal.SIGKILL)  # the worker running it
         async with asyncio.timeout(60):
             assert await running == Status.FAILED
         await ended(pid)  # stopped by the dead worker's watchdog
@@ -482,3 +493,29 @@ async def test_own_cluster_fails_a_killed_workers_job_once(tmp_path: Path) -> No
         r"gator: the Dask worker t(cp|ls)://\S+ running this job was lost", victim.first_error
     )
     assert [type(e).__name__ for e in sink.events].count("JobStarted") == 1
+
+
+async def test_peaks_on_a_worker_are_the_jobs_own(cluster: str, tmp_path: Path) -> None:
+    from tests.test_launcher import PEAKS
+
+    sink = Recorder()
+    assert await run_on_dask(planned(PEAKS, tmp_path), sink, cluster) == Status.FAILED
+    finished = sink.finished()
+    big, nap = finished["top.big"], finished["top.nap"]
+    assert 150 * 2**20 <= big.peak_rss <= 1.1 * 175 * 2**20 and big.peak_source == "launcher"
+    assert 200_000 < nap.peak_rss < 8 * 2**20  # not the worker's size
+    assert {e.job for e in sink.events if isinstance(e, JobSampled)} == {"top.big", "top.nap"}
+
+
+def test_a_jobs_end_always_goes_with_the_reply_never_in_a_batch() -> None:
+    from gator_nb.engine.dask_worker import _Outbox
+
+    outbox = _Outbox(cast(Any, None), "tcp://worker")
+    sampled = JobSampled(job="j", time=1.0, cpu_percent=0.0, rss=1, vms=1, num_procs=1,
+                         read_bytes=0, write_bytes=0)  # fmt: skip
+    finished = JobFinished(job="j", time=2.0, status=Status.PASSED)
+    outbox.add(sampled)
+    outbox.add(finished)
+    assert outbox.tail() == (sampled, finished)
+    outbox._pending.clear()  # what a batch timer firing now would take
+    assert outbox.tail() == (finished,)

@@ -133,7 +133,7 @@ def test_views_use_the_public_api_only(name: str) -> None:
 def test_importing_the_runner_loads_no_heavy_library() -> None:
     code = (
         "import sys, gator_nb.runner, gator_nb.cli\n"
-        "heavy = {'IPython', 'ipywidgets', 'pandas', 'matplotlib', 'distributed'}\n"
+        "heavy = {'IPython', 'ipywidgets', 'anywidget', 'pandas', 'matplotlib', 'distributed'}\n"
         "print(sorted(heavy & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -147,3 +147,44 @@ def test_sweep_of_16_jobs_is_cheap() -> None:
             proc.wait()
     print(f"one sweep of 16 jobs: {per_sweep_s * 1e3:.2f} ms of cpu")
     assert per_sweep_s < 0.02
+
+
+async def test_a_short_job_is_sampled_soon_after_it_starts(tree: subprocess.Popen[str]) -> None:
+    # The interval is long: only the first, early sample can see a job of a fraction of a second.
+    sink = Recorder()
+    monitor = Monitor(sink, interval_s=60.0)
+    async with asyncio.TaskGroup() as group:
+        sampling = group.create_task(monitor.run())
+        added = time.time()
+        monitor.add("top.job", tree.pid)
+        await sink.until(lambda: len(sink.events) >= 1)
+        sampling.cancel()
+    [sample] = sink.events
+    assert isinstance(sample, JobSampled)
+    assert sample.time - added < 0.5  # first_s is 20 ms; the rest is a loaded host's slack
+    assert monitor.remove("top.job").peak_rss == sample.rss
+
+
+def test_the_pace_doubles_up_to_the_interval() -> None:
+    clock = FakeClock()
+    monitor = Monitor(Recorder(), interval_s=0.1, first_s=0.02, batch_s=0.0, clock=clock)
+    monitor.add("me", os.getpid())
+    gaps = []
+    for _ in range(5):
+        before = clock.now
+        clock.now = monitor.next_due()
+        gaps.append(round(clock.now - before, 3))
+        assert len(monitor.sweep(due=True)) == 1
+    assert gaps == [0.02, 0.04, 0.08, 0.1, 0.1]
+
+
+def test_jobs_due_together_share_one_sweep() -> None:
+    clock = FakeClock()
+    monitor = Monitor(Recorder(), interval_s=1.0, first_s=0.02, batch_s=0.02, clock=clock)
+    for i in range(100):  # a thousand jobs a second: one every millisecond
+        clock.now = i * 0.001
+        monitor.add(f"job{i}", os.getpid())
+    clock.now = 0.1
+    assert len(monitor.sweep(due=True)) == 100
+    assert monitor.sweeps == 1
+    assert monitor.sweep(due=True) == []  # none due again for another 40 ms

@@ -35,7 +35,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-DOCS_SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "images" / "notebook-live.png"
+DOCS_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
 XSS = """<img src=x onerror="window.gatorXss=1">"""
 _YAML_XSS = XSS.replace('"', '\\"')  # inside a YAML double-quoted string
 SPEC = f"""
@@ -60,6 +60,11 @@ SPEC = f"""
         id: broken
         command: bash
         args: [-c, "echo 'compiling'; echo 'ERROR: {_YAML_XSS}'; exit 2"]
+    - !Job
+        id: gate
+        timeout: 120
+        command: bash
+        args: [-c, "echo waiting; while [ ! -e gate ]; do sleep 0.05; done; echo released"]
 """
 
 
@@ -156,9 +161,10 @@ def test_live_tree_in_the_browser(lab: Lab, tmp_path: Path) -> None:
     cells = [
         "%load_ext gator_nb",
         "run = %gator spec.yaml --parallel 2 --runs-dir runs",
-        # Keeps the kernel busy until the test has seen the final counts (at most 120 s).
+        # Keeps the kernel busy while the test reads the tree (at most 120 s), then waits.
         "import os, time\nfor _ in range(1200):\n"
-        "    if os.path.exists('release'): break\n    time.sleep(0.1)",
+        "    if os.path.exists('release'): break\n    time.sleep(0.1)\nrun.wait()",
+        "run.plot.resources()",
     ]
     notebook = new_notebook(cells=[new_code_cell(c) for c in cells])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
@@ -171,6 +177,7 @@ def test_live_tree_in_the_browser(lab: Lab, tmp_path: Path) -> None:
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         try:
             _drive(page, lab, tmp_path)
+            _reopen(browser.new_page(viewport={"width": 1280, "height": 1000}), lab, tmp_path)
         finally:
             page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
             browser.close()
@@ -211,7 +218,7 @@ def _wait_for_kernel(page: Any) -> None:
     raise AssertionError("JupyterLab kept asking for a kernel")
 
 
-def _drive(page: Any, lab: Lab, tmp_path: Path) -> None:
+def _run_all(page: Any, lab: Lab) -> Any:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page.goto(lab.notebook_url("demo.ipynb"))
@@ -232,44 +239,101 @@ def _drive(page: Any, lab: Lab, tmp_path: Path) -> None:
             break
         except PlaywrightTimeout:
             continue
+    return prompts
 
+
+def _inert(page: Any) -> None:
+    assert page.evaluate("window.gatorXss") is None
+    assert page.locator("img[src='x']").count() == 0
+
+
+def _drive(page: Any, lab: Lab, tmp_path: Path) -> None:
+    prompts = _run_all(page, lab)
     header = page.locator(".gator-header")
     header.wait_for(timeout=60_000)
-    # The counts reach their final values while the next cell still sleeps: the view
-    # is updated from the engine's thread, not by the busy kernel.
+    # Everything but the gate finishes while the next cell keeps the kernel busy: the rows
+    # come from the engine's thread, and every click below is handled in the browser.
     page.wait_for_function(
-        "document.querySelector('.gator-header').textContent.includes('10/10 done')",
+        "document.querySelector('.gator-header').textContent.includes('10/11 done')",
         timeout=60_000,
     )
-    assert prompts.nth(2).inner_text().strip() == "[*]:", "the busy cell had already finished"
-    (lab.root / "release").touch()
+    busy = prompts.nth(2)
+    assert busy.inner_text().strip() == "[*]:", "the busy cell had already finished"
     text = header.inner_text()
-    assert "failed" in text and "9 passed" in text and "1 failed" in text
+    assert "running" in text and "9 passed" in text and "1 failed" in text
 
     rows = page.locator(".gator-row")
     assert "demo" in rows.nth(0).inner_text()
     first = rows.nth(1).inner_text()
     assert "broken" in first and "failed" in first  # the failed job sorts first
     assert XSS in first  # shown as text ...
-    assert page.evaluate("window.gatorXss") is None  # ... never run as HTML
-    assert page.locator("img[src='x']").count() == 0
+    _inert(page)  # ... never run as HTML
+    bars = page.locator(".gator-row", has_text="demo").locator(".gator-seg")
+    assert {bars.nth(i).get_attribute("class") for i in range(bars.count())} >= {
+        "gator-seg gator-seg-passed", "gator-seg gator-seg-failed",
+    }  # fmt: skip
 
-    # Clicks reach the kernel once the sleeping cell has finished.
-    prompts.nth(2).filter(has_text="[3]:").wait_for(timeout=30_000)
     page.locator(".gator-row", has_text="units").locator("button").click()
     page.locator(".gator-row", has_text="gamma").wait_for(timeout=10_000)
     assert page.locator(".gator-row", has_text="alpha").count() == 1
+    gate = page.locator(".gator-row", has_text="gate")
+    assert "running" in gate.inner_text() and "s" in gate.locator(".gator-facts").inner_text()
 
-    rows.nth(1).locator("button").click()
+    rows.nth(1).locator("button").click()  # the failed job's panel: sent with its row
     detail = page.locator(".gator-detail")
     detail.wait_for(timeout=10_000)
     log = detail.locator(".gator-log").inner_text()
     assert "compiling" in log and XSS in log
     assert "bash -c" in detail.locator(".gator-command").inner_text()
-    assert page.evaluate("window.gatorXss") is None
-    assert page.locator("img[src='x']").count() == 0
+    _inert(page)
+    assert busy.inner_text().strip() == "[*]:", "the clicks needed the kernel"
 
+    page.locator(".gator-sort").select_option("plan")  # spec order: units before broken
+    page.wait_for_function(
+        "document.querySelectorAll('.gator-row')[1].textContent.includes('units')",
+        timeout=10_000,
+    )
+    page.locator(".gator-sort").select_option("failed")
+    page.locator(".gator-row", has_text="gamma").wait_for(timeout=10_000)
     shot = tmp_path / "notebook-live.png"
     page.locator(".jp-CodeCell").nth(1).screenshot(path=str(shot))
+
+    # The run ends: the cell's output becomes the final tree as static HTML.
+    (lab.root / "gate").touch()
+    final = page.locator(".gator-final")
+    final.wait_for(timeout=60_000)
+    assert "11/11 done: 10 passed, 1 failed" in final.inner_text()
+    _inert(page)
+    (lab.root / "release").touch()
+    prompts.nth(3).filter(has_text="[4]:").wait_for(timeout=60_000)
+    page.locator(".jp-CodeCell").nth(3).locator("img").wait_for(timeout=30_000)
+    plot = tmp_path / "plots-resources.png"
+    page.locator(".jp-CodeCell").nth(3).locator(".jp-OutputArea").screenshot(path=str(plot))
+    page.keyboard.press("Control+s")
+    page.wait_for_function(
+        "!document.querySelector('.jp-mod-dirty')", timeout=20_000
+    )  # saved: no unsaved-changes mark
     if os.environ.get("GATOR_UPDATE_SCREENSHOT") and lab.app == "jupyterlab":
-        shutil.copyfile(shot, DOCS_SCREENSHOT)
+        shutil.copyfile(shot, DOCS_IMAGES / "notebook-live.png")
+        shutil.copyfile(plot, DOCS_IMAGES / "plots-resources.png")
+
+
+def _reopen(page: Any, lab: Lab, tmp_path: Path) -> None:
+    """The saved notebook, opened again: its %gator cell shows the final counts."""
+    saved = nbformat.read(lab.root / "demo.ipynb", as_version=4)
+    [output] = saved.cells[1].outputs
+    assert "application/vnd.jupyter.widget-view+json" not in output.data
+    assert "11/11 done: 10 passed, 1 failed" in output.data["text/html"]
+    assert output.data["text/plain"].startswith("gator run ")
+    page.goto(lab.notebook_url("demo.ipynb"))
+    final = page.locator(".gator-final")
+    final.wait_for(timeout=60_000)
+    assert "11/11 done: 10 passed, 1 failed" in final.inner_text()
+    page.locator(".gator-job", has_text="broken").locator("summary").click()
+    assert XSS in page.locator(".gator-final .gator-log").first.inner_text()
+    _inert(page)
+    page.screenshot(path=str(tmp_path / "reopened.png"), full_page=True)
+    shot = tmp_path / "notebook-final.png"
+    page.locator(".jp-CodeCell").nth(1).screenshot(path=str(shot))
+    if os.environ.get("GATOR_UPDATE_SCREENSHOT") and lab.app == "jupyterlab":
+        shutil.copyfile(shot, DOCS_IMAGES / "notebook-final.png")

@@ -84,6 +84,25 @@ def test_parallel_limits_jobs_at_once(ip: Any, write_spec: Callable[..., Path], 
     assert (jobs["start"].iloc[1:].to_numpy() >= jobs["end"].iloc[:-1].to_numpy()).all()
 
 
+def test_memory_licences_and_sample_interval_as_gator_run_takes_them(
+    ip: Any, write_spec: Callable[..., Path], runs: Path
+) -> None:
+    spec = write_spec("""
+        !JobArray
+          id: sims
+          repeats: 2
+          resources: [!License [sim, 1], !Memory [1, GB]]
+          jobs:
+            - !Job {id: sim, command: sleep, args: ["0.3"]}
+    """)
+    line = f"{spec} -j 2 --memory 4GB --licenses sim=1 --sample-interval 0.05 --wait"
+    run = ip.run_line_magic("gator", f"{line} --runs-dir {runs}")
+    jobs = run.jobs.sort_values("start")
+    assert run.status == "passed"
+    assert jobs["start"].iloc[1] >= jobs["end"].iloc[0]  # one seat: one at a time
+    assert run.resources.groupby("job").size().min() >= 3  # 0.3 s sampled every <= 50 ms
+
+
 def test_cell_magic_runs_the_yaml_in_the_cell(ip: Any, runs: Path) -> None:
     run = ip.run_cell_magic("gator", f"--wait --runs-dir {runs} --parallel 2", QUICK)
     assert run.status == "passed"
@@ -135,6 +154,9 @@ def test_a_bad_spec_file_names_the_file(
         ("x.yaml --backend ssh", None, "invalid choice: 'ssh'"),
         ("x.yaml", "!Job {}", "%%gator takes the spec from the cell body, not a file name"),
         ("", "  \n", "%%gator: the cell is empty"),
+        ("--memory lots", "!Job {id: a, command: 'true'}", "expected a size like 512MB"),
+        ("--licenses sim", "!Job {id: a, command: 'true'}", "expected NAME=N with N >= 1"),
+        ("--sample-interval 0", "!Job {id: a, command: 'true'}", "sample interval must be"),
     ],
 )
 def test_usage_errors(ip: Any, line: str, cell: str | None, message: str) -> None:

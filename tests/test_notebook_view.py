@@ -1,5 +1,5 @@
-"""RunView without a browser: real runs, widget trait values, and comm messages counted with a
-recording comm (the ipywidgets DummyComm pattern)."""
+"""RunView without a browser: real runs, the rows and details it sends, comm messages counted
+with a recording comm (the ipywidgets DummyComm pattern), and the final static HTML."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from comm.base_comm import BaseComm
 
 import gator_nb as gn
 from gator_nb.events import JobMetric, JobStarted, Status
-from gator_nb.notebook.view import RunView, mimebundle
+from gator_nb.notebook.tree import ROW_FIELDS
+from gator_nb.notebook.view import RunView, final_bundle, mimebundle
 from gator_nb.state import RunState
 
 MIXED = """
@@ -78,94 +79,81 @@ def mixed(write_spec: Callable[..., Path], tmp_path: Path) -> gn.Run:
     return gn.run(write_spec(MIXED), runs_dir=tmp_path / "runs", sample_interval=0.05)
 
 
-def updates(sent: list[Sent]) -> list[Sent]:
-    return [s for s in sent if s.msg_type == "comm_msg" and s.data.get("method") == "update"]
-
-
-def texts(view: RunView) -> list[str]:
+def deltas(sent: list[Sent]) -> list[dict[str, Any]]:
+    """The delta messages the view sent to the browser, in order."""
     out = []
-    for box in view.body.children:
-        out.append(" ".join(str(getattr(w, "value", "")) for w in box.children))
+    for s in sent:
+        content = s.data.get("content", {}) if s.data.get("method") == "custom" else {}
+        if content.get("type") == "delta":
+            out.append(json.loads(json.dumps(content)))  # as the browser gets it
     return out
 
 
-def test_finished_run_shows_failed_first_and_escapes_output(mixed: gn.Run) -> None:
+def field(values: list[Any], name: str) -> Any:
+    return values[ROW_FIELDS.index(name)]
+
+
+def test_the_snapshot_holds_every_row_once_with_array_copies_folded(mixed: gn.Run) -> None:
     view = RunView(mixed)
-    assert view.attach() is False  # finished: nothing to refresh
-    assert [r.key for r in view.rows()] == ["top", "top.broken", "top.units", "top.xss"]
-    header = view.header.text.value
-    assert mixed.id in header and "gator-failed" in header and "3/4 done" not in header
-    assert "4/4 done" in header and "3 passed" in header and "1 failed" in header
-    assert view.header.stop.layout.display == "none"
-    shown = "\n".join(texts(view))
-    assert "<script>" not in shown and "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
-    top = view.row_widget("top")
-    assert top.parts["bar"].bar_style == "danger" and top.parts["bar"].value == 4.0
-    assert view.row_widget("top.units").parts["bar"].bar_style == "success"
+    assert view.attach() is False  # finished: nothing to follow
+    snap = view.widget.snapshot
+    assert snap["roots"] == ["top"]
+    assert snap["kids"]["top"] == ["top.units", "top.xss", "top.broken"]
+    assert set(snap["rows"]) == {"top", "top.units", "top.units.a", "top.units.b", "top.xss",
+                                 "top.broken"}  # fmt: skip
+    top = snap["rows"]["top"]
+    assert (field(top, "done"), field(top, "passed"), field(top, "failed")) == (4, 3, 1)
+    broken = snap["rows"]["top.broken"]
+    assert field(broken, "status") == "failed"
+    assert field(broken, "note") == "ERROR: broke <script>alert(1)</script>"  # text, not HTML
+    assert snap["head"]["done"] == 4 and snap["head"]["status"] == "failed"
+    assert snap["fields"] == list(ROW_FIELDS) and "tests" in ROW_FIELDS  # Row's own fields
 
 
-def test_clicking_a_group_expands_it_and_again_collapses_it(mixed: gn.Run) -> None:
-    view = RunView(mixed)
-    view.row_widget("top.units").parts["toggle"].click()
-    keys = [r.key for r in view.rows()]
-    assert keys[2:5] == ["top.units", "top.units.a", "top.units.b"]
-    assert len(view.body.children) == 6
-    assert view.row_widget("top.units").parts["toggle"].description == "▾"
-    view.row_widget("top.units").parts["toggle"].click()
-    assert len(view.body.children) == 4
+def test_the_final_html_lists_failures_and_escapes_job_text(mixed: gn.Run) -> None:
+    bundle = final_bundle(mixed)
+    page = bundle["text/html"]
+    assert "4/4 done: 3 passed, 1 failed" in page
+    assert "<script>" not in page and "<img" not in page
+    assert "ERROR: broke &lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert page.count("<details") == page.count("</details>")
+    assert bundle["text/plain"].startswith(f"gator run {mixed.id}: failed; 4/4 done")
 
 
-def test_clicking_a_job_shows_its_log_command_and_resource_plot(mixed: gn.Run) -> None:
-    view = RunView(mixed)
-    view.row_widget("top.xss").parts["toggle"].click()
-    panel = view.panel("top.xss")
-    assert view.body.children[-1] is panel.box
-    log = panel.log.value
-    assert "&lt;img src=x onerror=alert(1)&gt;" in log and "<img" not in log
-    assert "plain line" in log
-    assert "cd " in panel.command.value and "python3 -c" in panel.command.value
-    assert "GATOR_JOB=top.xss" in panel.command.value
-    assert panel.box.children[-1] is panel.plot
-    assert panel.plot.value[:8] == b"\x89PNG\r\n\x1a\n"
-    panel.filter.value = "WARNING+"
-    assert "plain line" not in panel.log.value and "onerror" in panel.log.value
-    view.row_widget("top.xss").parts["toggle"].click()
-    assert panel.box not in view.body.children
-
-
-def test_apply_sends_only_what_changed(sent: list[Sent], mixed: gn.Run) -> None:
-    state = RunState([("g.a", "g"), ("g.b", "g")], [("g", None, "group")])
-    view = RunView(mixed, state=state)
-    before = len(sent)
-    view.update()
-    assert sent[before:] == []  # nothing changed, nothing sent
-    state.apply(JobStarted(job="g.b", time=time.time(), pid=1, command=("x",), cwd="/",
-                           hostname="h"))  # fmt: skip
-    view.update()
-    changed = updates(sent[before:])
-    assert sent[before:] == changed  # no widget was created
-    # Only changed traits: the header's text, the group's bar colour (its value and max are
-    # the same) and stats, the job's text, and the body's children (the running job moved up).
-    assert sorted(tuple(sorted(s.data["state"])) for s in changed) == [
-        ("bar_style",), ("children",), ("value",), ("value",), ("value",),
-    ]  # fmt: skip
-
-
-def test_rows_leaving_the_view_lend_their_widgets_to_rows_entering_it(
-    sent: list[Sent], mixed: gn.Run
+def test_a_failed_jobs_detail_comes_with_its_row(
+    sent: list[Sent], write_spec: Callable[..., Path], tmp_path: Path
 ) -> None:
-    state = RunState([(f"g.j{i}", "g") for i in range(30)], [("g", None, "group")])
-    view = RunView(mixed, state=state, max_rows=5)
-    opened = sum(1 for s in sent if s.msg_type == "comm_open")
-    for i in range(10, 20):
-        state.apply(JobStarted(job=f"g.j{i}", time=1.0, pid=1, command=("x",), cwd="/",
-                               hostname="h"))  # fmt: skip
-    view.update()
-    assert [r.key for r in view.rows()][1:6] == [f"g.j{i}" for i in range(10, 15)]
-    assert sum(1 for s in sent if s.msg_type == "comm_open") == opened
+    run = gn.run(write_spec(MIXED), runs_dir=tmp_path / "runs", wait=False)
+    view = RunView(run)
+    assert view.attach() is True
+    assert run.wait(timeout=20) == "failed"
+    assert view.finished.wait(timeout=5)
+    details = {job: d for delta in deltas(sent) for job, d in delta["details"].items()}
+    assert list(details) == ["top.broken"]
+    detail = details["top.broken"]
+    assert detail["first_error"] == "ERROR: broke <script>alert(1)</script>"
+    assert detail["lines"] == [["ERROR", "ERROR: broke <script>alert(1)</script>"]]
+    assert "bash -c" in detail["command"]
+    last = deltas(sent)[-1]
+    assert last["head"]["done"] == 4 and last["head"]["status"] == "failed"
 
 
-def test_a_2000_job_run_sends_few_coalesced_updates(
+def test_the_browser_asks_for_a_jobs_log_and_samples(sent: list[Sent], mixed: gn.Run) -> None:
+    view = RunView(mixed)
+    view._message(view.widget, {"type": "detail", "job": "top.xss"})
+    view._message(view.widget, {"type": "detail", "job": "no.such.job"})  # ignored
+    view._message(view.widget, ["not", "a", "dict"])  # ignored
+    replies = [s.data["content"] for s in sent if s.data.get("content", {}).get("type") == "detail"]
+    [reply] = replies
+    assert reply["job"] == "top.xss"
+    detail = reply["detail"]
+    assert ["WARNING", "WARNING: <img src=x onerror=alert(1)>"] in detail["lines"]
+    assert ["INFO", "plain line"] in detail["lines"]
+    assert detail["samples"] and all(len(point) == 3 for point in detail["samples"])
+    assert "python3 -c" in detail["command"]
+
+
+def test_a_2000_job_run_sends_few_deltas(
     sent: list[Sent], write_spec: Callable[..., Path], tmp_path: Path
 ) -> None:
     spec = write_spec("""
@@ -182,37 +170,29 @@ def test_a_2000_job_run_sends_few_coalesced_updates(
     assert run.wait(timeout=25) == "passed"
     assert view.finished.wait(timeout=5)
     elapsed = time.monotonic() - started
-    assert "2000/2000 done" in view.header.text.value
-    assert "2000 passed" in view.header.text.value
-    # <= 4 renders a second from the refresher (+ the first and the final one).
-    assert view.renders <= 4 * elapsed + 3
-    changes = updates(sent)
-    per_second: dict[int, int] = {}
-    for message in changes:
-        second = int(message.time - started)
-        per_second[second] = per_second.get(second, 0) + 1
-    print(f"2000 jobs in {elapsed:.1f}s: {view.renders} renders, {len(changes)} updates,"
-          f" {sum(s.msg_type == 'comm_open' for s in sent)} widgets")  # fmt: skip
-    assert len(changes) < 600, len(changes)  # vs 2000 jobs x (start + finish) events
+    sent_deltas = deltas(sent)
+    print(f"2000 jobs in {elapsed:.1f}s: {len(sent_deltas)} deltas")
+    # <= 4 a second from the refresher (+ the first and the final one).
+    assert len(sent_deltas) <= 4 * elapsed + 3
+    assert sent_deltas[-1]["head"]["done"] == 2000
+    latest = {key: row for delta in sent_deltas for key, row in delta["rows"].items()}
+    assert field(latest["many"], "passed") == 2000  # the browser's view after the last one
     assert run.state.version >= 4000
 
 
-def test_a_10000_job_view_shows_50_rows_of_the_expanded_array(
-    sent: list[Sent], mixed: gn.Run
-) -> None:
+def test_a_10000_job_snapshot_has_every_job_and_the_array_lists_them(mixed: gn.Run) -> None:
     jobs = [(f"big.arr[{i}].sim", f"big.arr[{i}]") for i in range(10_000)]
     groups = [("big", None, "group"), ("big.arr", "big", "array")]
     groups += [(f"big.arr[{i}]", "big.arr", "copy") for i in range(10_000)]
     state = RunState(jobs, groups)
-    for i in range(0, 10_000, 7):
-        state.apply(JobStarted(job=jobs[i][0], time=1.0, pid=1, command=("x",), cwd="/",
-                               hostname="h"))  # fmt: skip
-    state.nodes["big"].children  # noqa: B018 - built
     view = RunView(mixed, state=state)
-    view.toggle_group("big.arr")
-    bundle = view.widget._repr_mimebundle_()
+    snap = view.widget.snapshot
+    assert len(snap["rows"]) == 10_002  # the copies are folded away
+    assert len(snap["kids"]["big.arr"]) == 10_000
+    assert field(snap["rows"]["big.arr[7].sim"], "name") == "arr[7].sim"
+    bundle: Any = view.widget._repr_mimebundle_()
+    bundle = bundle[0] if isinstance(bundle, tuple) else bundle  # anywidget: (data, metadata)
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"]
-    assert len(view.body.children) == 2 + 50 + 1  # its time: benchmarks/bench_views.py
 
 
 def test_text_plain_outside_a_kernel(mixed: gn.Run) -> None:
@@ -257,47 +237,55 @@ def test_stop_cancels_the_run_without_blocking(
     deadline = time.monotonic() + 10
     while not ready.exists() and time.monotonic() < deadline:
         time.sleep(0.01)  # waiting for another process's file: nothing to await
-    view.stop()
+    view._message(view.widget, {"type": "stop"})  # the browser's Stop button
     # The job ignores SIGTERM, so the cancel takes the 2 s grace before SIGKILL: elsewhere,
-    # not in the kernel: stop() has returned while the run still runs.
-    assert view.header.stop.disabled and run.status == "running"
+    # not in the kernel: the message was handled while the run still runs.
+    assert run.status == "running"
     assert run.wait(timeout=20) == "cancelled"
     assert view.finished.wait(timeout=5)
-    assert "cancelled" in view.header.text.value
-    assert view.header.stop.layout.display == "none"
     assert view.rows()[0].status == Status.CANCELLED
 
 
-def test_a_panel_says_when_the_run_directory_is_gone(mixed: gn.Run) -> None:
+def test_a_panel_says_when_the_run_directory_is_gone(sent: list[Sent], mixed: gn.Run) -> None:
     view = RunView(mixed)
     shutil.rmtree(mixed.path)
-    view.toggle_job("top.broken")
-    assert "no run store here" in view.panel("top.broken").log.value
+    view._message(view.widget, {"type": "detail", "job": "top.broken"})
+    [reply] = [s.data["content"] for s in sent if s.data.get("content", {}).get("type") == "detail"]
+    assert "no run store here" in reply["detail"]["lines"][0][1]
 
 
-def test_a_group_row_shows_its_metric_mean_live_in_comm_updates(
-    sent: list[Sent], mixed: gn.Run
-) -> None:
+def test_a_group_row_shows_its_metric_mean_live_in_deltas(sent: list[Sent], mixed: gn.Run) -> None:
     jobs = [(f"reg.seeds[{i}].sim", f"reg.seeds[{i}]") for i in range(4)]
     groups = [("reg", None, "group"), ("reg.seeds", "reg", "array")]
     groups += [(f"reg.seeds[{i}]", "reg.seeds", "copy") for i in range(4)]
     state = RunState(jobs, groups)
-    view = RunView(mixed, state=state)  # the root is expanded: "reg" and "reg.seeds" show
+    view = RunView(mixed, state=state)
 
-    def stats_updates() -> list[str]:
-        return [
-            str(s.data["state"]["value"])
-            for s in updates(sent)
-            if "value" in s.data.get("state", {}) and "cov" in str(s.data["state"]["value"])
-        ]
+    def report(i: int, value: float) -> None:
+        event = JobMetric(job=jobs[i][0], time=1.0, name="cov", value=value)
+        state.apply(event)
+        view.note(event)
 
-    for i, value in enumerate((0.0, 10.0)):
-        state.apply(JobMetric(job=jobs[i][0], time=1.0, name="cov", value=value))
+    report(0, 0.0)
+    report(1, 10.0)
     view.update()
-    assert any("cov mean 5 of 2" in text for text in stats_updates())
-    state.apply(JobMetric(job=jobs[2][0], time=2.0, name="cov", value=20.0))
-    state.apply(JobMetric(job=jobs[3][0], time=2.0, name="cov", value=30.0))
+    assert field(deltas(sent)[-1]["rows"]["reg.seeds"], "metrics") == [["cov", "mean 5 of 2"]]
+    report(2, 20.0)
+    report(3, 30.0)
     view.update()
-    assert any("cov mean 15 of 4" in text for text in stats_updates())  # 0, 10, 20, 30
-    row = view.row_widget("reg.seeds")
-    assert "cov mean 15 of 4" in row.parts["stats"].value
+    rows = deltas(sent)[-1]["rows"]
+    assert field(rows["reg.seeds"], "metrics") == [["cov", "mean 15 of 4"]]  # 0, 10, 20, 30
+    assert set(rows) == {"reg", "reg.seeds", "reg.seeds[2].sim", "reg.seeds[3].sim"}
+
+
+def test_a_started_job_sends_only_its_chain(sent: list[Sent], mixed: gn.Run) -> None:
+    jobs = [(f"g.j{i}", "g") for i in range(20)]
+    state = RunState(jobs, [("g", None, "group")])
+    view = RunView(mixed, state=state)
+    event = JobStarted(job="g.j3", time=1.0, pid=1, command=("x",), cwd="/", hostname="h")
+    state.apply(event)
+    view.note(event)
+    view.update()
+    rows = deltas(sent)[-1]["rows"]
+    assert set(rows) == {"g", "g.j3"}
+    assert field(rows["g.j3"], "status") == "running" and field(rows["g.j3"], "start") == 1.0

@@ -387,3 +387,23 @@ def test_real_run_end_to_end(tmp_path: Path, write_spec: Callable[..., Path]) ->
     assert requests.get_segments()[0][0][0] == pytest.approx(64)
     for fig in (resources, timeline, memory):
         render(fig)
+
+
+def test_a_run_without_samples_draws_each_jobs_peak_with_a_note() -> None:
+    rows = [
+        job_row("top.a", "passed", 0.0, 0.05, peak_rss=40 * 2**20),
+        job_row("top.b", "passed", 0.02, 0.07, peak_rss=90 * 2**20),
+    ]
+    fig = RunPlots(Frames(jobs=frames.jobs(rows), resources=frames.resources([]))).resources()
+    ax = fig.axes[0]
+    [note] = [t.get_text() for t in ax.texts]
+    assert note.startswith("no samples: 2 job(s) ended before the first")
+    [bars] = ax.collections
+    assert sorted(seg[0][1] for seg in bars.get_segments()) == [40.0, 90.0]
+    assert ax.get_ylabel() == "peak RSS (MiB)"
+    render(fig)
+
+
+def test_job_resources_without_samples_says_so() -> None:
+    fig = plots.job_resources(frames.resources([]))
+    assert [t.get_text() for t in fig.axes[0].texts] == ["no resource samples"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from gator_nb.events import Reason, Status
-from gator_nb.terminal import LineLog, LiveTree, summary_line
+from gator_nb.terminal import LineLog, LiveTree, progress_bar, summary_line
 from tests.test_state import finished, folded, started
 
 
@@ -58,3 +58,11 @@ def test_live_tree_redraws_only_on_change() -> None:
     redraw = out.getvalue()[len(first) :]
     assert redraw.startswith(f"\x1b[{len(first.splitlines())}F\x1b[J")
     assert "FAIL   top.arr[0].x  (signal)" in redraw
+
+
+def test_live_tree_shows_a_bar_and_the_time_left() -> None:
+    live = LiveTree(folded(), io.StringIO(), title="r1", clock=lambda: 16.0)
+    # 2 of 3 jobs done 6 s after the first start: the third should take about 3 s more.
+    assert live.lines(100, 30)[1] == f"  {progress_bar(2, 3)}  ~3.0s left"
+    assert progress_bar(2, 3, width=9) == "[######...]  66%"
+    assert progress_bar(0, 0, width=4) == "[####] 100%"

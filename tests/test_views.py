@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from gator_nb.events import JobFinished, JobStarted, RunFinished, Status
-from gator_nb.notebook.tree import row_traits
+from gator_nb.events import JobFinished, JobSampled, JobStarted, RunFinished, Status
 from gator_nb.notebook.view import Throttle
 from gator_nb.state import RunState
-from gator_nb.views import MAX_ROWS, Header, Row, header, render, row_text
+from gator_nb.views import MAX_ROWS, Header, Row, header, render, row_text, time_left
 from tests.test_state import folded
 
 
@@ -127,24 +124,21 @@ def test_header_counts_every_job_and_the_run_status() -> None:
     assert header(state, 99.0).status == Status.FAILED
 
 
-def test_row_traits_escape_user_text() -> None:
-    row = Row(key="g.j", kind="job", depth=1, name="j<b>", status=Status.FAILED,
-              note="ERROR: <img src=x onerror=alert(1)>")  # fmt: skip
-    traits = row_traits(row)
-    value = traits["text"]["value"]
-    assert "<img" not in value and "&lt;img src=x onerror=alert(1)&gt;" in value
-    assert "j&lt;b&gt;" in value
-    assert traits["toggle"] == {"description": "▸", "tooltip": "show log"}
-
-
-def test_group_traits_colour_the_bar_by_outcome() -> None:
-    base = Row(key="g", kind="group", depth=0, name="g", total=4, done=2)
-    failing = row_traits(replace(base, failed=1, status=Status.RUNNING))
-    passed = row_traits(replace(base, done=4, status=Status.PASSED))
-    running = row_traits(replace(base, status=Status.RUNNING))
-    assert failing["bar"] == {"max": 4.0, "value": 2.0, "bar_style": "danger"}
-    assert passed["bar"]["bar_style"] == "success"
-    assert running["bar"]["bar_style"] == "info"
+def test_a_running_job_row_shows_its_latest_sample_and_the_run_a_time_left() -> None:
+    state = small_state()
+    start(state, "top.compile", 10.0)
+    state.apply(JobSampled(job="top.compile", time=11.0, cpu_percent=97.6, rss=3 << 20, vms=0,
+                           num_procs=1, read_bytes=0, write_bytes=0))  # fmt: skip
+    [row] = render(state, 12.0, roots=["top.compile"])
+    assert row.live == "cpu 98% rss 3.0 MiB" and row.elapsed == "2.0s"
+    assert row_text(row) == "~ compile  running  2.0s  cpu 98% rss 3.0 MiB"
+    assert time_left(state, 12.0) == ""  # nothing done yet: no pace to go by
+    finish(state, "top.compile", 14.0, Status.PASSED)
+    [row] = render(state, 15.0, roots=["top.compile"])
+    assert row.live == "" and (row.start, row.end) == (10.0, 14.0)
+    assert time_left(state, 15.0) == "~20.0s left"  # 1 of 5 done in 5 s: 4 more
+    state.apply(RunFinished(time=16.0, status=Status.CANCELLED))
+    assert time_left(state, 16.0) == ""
 
 
 def test_throttle_renders_changes_at_most_every_refresh_and_ticks_when_idle() -> None:

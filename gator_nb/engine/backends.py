@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gator_nb.engine.launch import Launch, Limits, Sink
+from gator_nb.engine.launcher import Channel, open_channel
 from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.process import run_job
 from gator_nb.engine.watchdog import Watchdog
@@ -38,9 +39,12 @@ class LocalBackend:
 
     monitor: Monitor
     watchdog: Watchdog | None = None  # stops the jobs if the engine is killed outright
+    launcher: Channel | None = None  # starts the jobs, so that their peaks are their own
 
     async def run(self, launch: Launch, sink: Sink) -> JobFinished:
-        return await run_job(launch, sink, self.monitor, watchdog=self.watchdog)
+        return await run_job(
+            launch, sink, self.monitor, watchdog=self.watchdog, launcher=self.launcher
+        )
 
 
 def check_backend(name: str, scheduler: Any = None) -> None:
@@ -77,12 +81,17 @@ async def open_backend(
     """
     check_backend(name, scheduler)
     if name == "local":
-        watchdog = Watchdog(limits.grace_s)
+        channel = await open_channel()
+        # The launcher stops its jobs if the engine dies; without it, a watchdog does.
+        watchdog = Watchdog(limits.grace_s) if channel is None else None
         try:
-            yield LocalBackend(monitor, watchdog)
+            yield LocalBackend(monitor, watchdog, channel)
         finally:
+            if channel is not None:
+                channel.close()
             # Off the loop: if jobs were left listed, the helper takes the grace period.
-            await asyncio.to_thread(watchdog.close)
+            if watchdog is not None:
+                await asyncio.to_thread(watchdog.close)
         return
     from gator_nb.engine.dask import open_dask  # distributed is optional and heavy
 

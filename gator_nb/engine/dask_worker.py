@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gator_nb.engine.launch import Launch
+from gator_nb.engine.launcher import open_channel
 from gator_nb.engine.monitor import Monitor
 from gator_nb.engine.process import run_job
 from gator_nb.engine.watchdog import Watchdog
@@ -151,11 +152,18 @@ class _Outbox:
     def __init__(self, request: Request, worker: str) -> None:
         self._request, self._worker = request, worker
         self._pending: list[Event] = []
+        self._finished: list[Event] = []  # always sent with the reply, never in a batch
         self._waiting = asyncio.Event()
         self._closing = asyncio.Event()
         self.sent = 0
 
     def add(self, event: Event) -> None:
+        if isinstance(event, JobFinished):
+            # The engine reads the job's end from the reply; a batch timer firing before
+            # close() (a loaded host) would otherwise send it early and leave the reply
+            # without it ("the worker sent no result").
+            self._finished.append(event)
+            return
         self._pending.append(event)
         self._waiting.set()
 
@@ -164,7 +172,7 @@ class _Outbox:
         self._waiting.set()
 
     def tail(self) -> tuple[Event, ...]:
-        return tuple(self._pending)
+        return (*self._pending, *self._finished)
 
     async def pump(self) -> None:
         request = self._request
@@ -208,8 +216,12 @@ def _worker_watchdog(grace_s: float) -> Watchdog:
 async def _serve(request: Request) -> Reply:
     outbox = _Outbox(request, _worker_address())
     monitor = Monitor(outbox.add, interval_s=request.sample_interval_s)
-    watchdog = _worker_watchdog(request.launch.grace_s)
-    job = asyncio.create_task(run_job(request.launch, outbox.add, monitor, watchdog=watchdog))
+    launcher = await open_channel()  # the worker process's launcher, for this job's loop
+    # The launcher stops its jobs if the worker dies; without it, a watchdog does.
+    watchdog = _worker_watchdog(request.launch.grace_s) if launcher is None else None
+    job = asyncio.create_task(
+        run_job(request.launch, outbox.add, monitor, watchdog=watchdog, launcher=launcher)
+    )
     if not _REGISTRY.enter(request.key, job):
         job.cancel()  # the engine gave up on it before it started: never spawn it
     sampling = asyncio.create_task(monitor.run())
@@ -219,6 +231,8 @@ async def _serve(request: Request) -> Reply:
         await asyncio.wait((job,))
     finally:
         _REGISTRY.leave(request.key)
+        if launcher is not None:
+            launcher.close()
         sampling.cancel()
         watching.cancel()
         outbox.close()

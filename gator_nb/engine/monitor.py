@@ -1,11 +1,15 @@
-"""Sample the process trees of running jobs: one sweep for all jobs, run off the loop.
+"""Sample the process trees of running jobs: one sweep for all due jobs, run off the loop.
 
-Owns tree discovery, per-job sums (rss, vms, processes, io, cpu%) and peak-RSS tracking.
+Owns tree discovery, per-job sums (rss, vms, processes, io, cpu%), peak-RSS tracking and the
+pace: a new job is first sampled ``first_s`` after it starts (so jobs of a fraction of a
+second are seen), then at doubling gaps up to ``interval_s``. Jobs due within ``batch_s`` of
+each other share one sweep, so a thousand short jobs a second cost one sweep per ``batch_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -21,7 +25,10 @@ if TYPE_CHECKING:
 
     from gator_nb.events import Event
 
-__all__ = ["Monitor", "TreeStats"]
+__all__ = ["FIRST_S", "Monitor", "TreeStats"]
+
+FIRST_S = 0.02  # the first sample of a job, after its start: sees jobs of tens of ms
+_BATCH_S = 0.02  # shortest gap between sweeps; jobs due within it are swept together
 
 # Errors that mean "this process is gone or not ours to read": skip it, never fail a sweep.
 _GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied)
@@ -41,6 +48,8 @@ class _Tracked:
 
     pid: int
     last_time: float
+    due: float  # when the next sample is due (the monitor's clock)
+    step: float  # the gap before the next sample; doubles up to interval_s
     last_cpu: float = 0.0  # summed cpu seconds of the tree at last_time
     peak_rss: int = 0
     samples: int = 0
@@ -58,7 +67,7 @@ class _Sums:
 
 
 class Monitor:
-    """Samples every registered job's process tree each ``interval_s``.
+    """Samples each registered job's process tree soon after it starts, then every ``interval_s``.
 
     ``add``/``remove`` are called from the event loop; ``sweep`` runs in a worker
     thread (psutil reads /proc synchronously), so shared state sits behind a lock.
@@ -69,11 +78,17 @@ class Monitor:
         sink: Callable[[Event], None],
         *,
         interval_s: float = 1.0,
+        first_s: float = FIRST_S,
+        batch_s: float = _BATCH_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._sink = sink
         self._interval_s = interval_s
+        self._first_s = min(first_s, interval_s)
+        self._batch_s = min(batch_s, interval_s)
         self._clock = clock
+        self.sweeps = 0  # sweeps run so far, and the CPU seconds they took (benchmarks)
+        self.sweep_cpu_s = 0.0
         self._jobs: dict[str, _Tracked] = {}
         self._lock = threading.Lock()
         self._wake: asyncio.Event | None = None
@@ -85,8 +100,10 @@ class Monitor:
 
     def add(self, job: str, pid: int) -> None:
         """Start sampling ``job``, whose process tree is rooted at ``pid``."""
+        now = self._clock()
+        tracked = _Tracked(pid=pid, last_time=now, due=now + self._first_s, step=self._first_s)
         with self._lock:
-            self._jobs[job] = _Tracked(pid=pid, last_time=self._clock())
+            self._jobs[job] = tracked
         if self._wake is not None:
             self._wake.set()
 
@@ -99,37 +116,59 @@ class Monitor:
         return TreeStats(peak_rss=tracked.peak_rss, samples=tracked.samples)
 
     async def run(self) -> None:
-        """Sweep every ``interval_s`` while jobs run, emitting ``JobSampled``s; cancel to stop."""
+        """Sweep the due jobs while jobs run, emitting ``JobSampled``s; cancel to stop."""
         self._wake = asyncio.Event()
         while True:
+            self._wake.clear()
             if not self._jobs:
                 # Idle: no timer wake-ups at all until a job is added.
-                self._wake.clear()
                 await self._wake.wait()
-            await asyncio.sleep(self._interval_s)
-            samples = await asyncio.to_thread(self.sweep)
+                continue
+            wait_s = self.next_due() - self._clock()
+            if wait_s > 0:
+                # A job added meanwhile may be due sooner: its add() wakes us to look again.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait_s)
+                continue
+            samples = await asyncio.to_thread(self.sweep, due=True)
             for sample in samples:
                 # A job may have finished while the sweep ran: its sample is stale.
                 if sample.job in self._jobs:
                     self._sink(sample)
+            # No pause here: a sweep takes every job due within batch_s, so the next one is
+            # at least that far off, which bounds the sweeps per second.
 
-    def sweep(self) -> list[JobSampled]:
-        """Sample every job once (blocking; call through ``asyncio.to_thread``)."""
+    def next_due(self) -> float:
+        """When the next job is due for a sample (inf with no jobs)."""
         with self._lock:
-            jobs = list(self._jobs.items())
+            return min((t.due for t in self._jobs.values()), default=float("inf"))
+
+    def sweep(self, *, due: bool = False) -> list[JobSampled]:
+        """Sample every job once, or (``due``) those due now or within the batch gap.
+
+        Blocking (reads /proc): call through ``asyncio.to_thread``.
+        """
+        began = time.thread_time()
+        horizon = self._clock() + self._batch_s
+        with self._lock:
+            jobs = [(j, t) for j, t in self._jobs.items() if not due or t.due <= horizon]
+        self.sweeps += 1
         samples: list[JobSampled] = []
-        if not jobs:
-            return samples
-        children = _children_lookup()
-        for job, tracked in jobs:
-            sample = self._sample(job, tracked, children)
-            if sample is not None:
-                samples.append(sample)
+        if jobs:
+            children = _children_lookup()
+            for job, tracked in jobs:
+                sample = self._sample(job, tracked, children)
+                if sample is not None:
+                    samples.append(sample)
+        self.sweep_cpu_s += time.thread_time() - began
         return samples
 
     def _sample(
         self, job: str, tracked: _Tracked, children: Callable[[int], Iterable[int]]
     ) -> JobSampled | None:
+        now = self._clock()
+        tracked.step = min(tracked.step * 2, self._interval_s)
+        tracked.due = now + tracked.step
         procs = {pid: _process(tracked.procs, pid) for pid in _walk(tracked.pid, children)}
         tracked.procs = {pid: p for pid, p in procs.items() if p is not None}
         sums = _Sums()
@@ -137,7 +176,6 @@ class Monitor:
             _add(sums, proc)
         if sums.num_procs == 0:
             return None
-        now = self._clock()
         elapsed = now - tracked.last_time
         # A process reaped by something outside the tree takes its cpu with it:
         # clamp so the sum dropping never shows as negative load.

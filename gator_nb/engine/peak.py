@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import os
 import resource
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gator_nb.engine.launcher import Usage
 
 __all__ = ["kernel_peak", "lower_own_peak"]
 
@@ -13,7 +17,7 @@ _TAINT_MARGIN = 4 << 20  # what the engine may allocate between the reset and th
 _clear_refs: list[int] = []  # the open /proc/self/clear_refs, once opened
 
 
-def kernel_peak(ru: resource.struct_rusage | None, tainted: int) -> int:
+def kernel_peak(ru: resource.struct_rusage | Usage | None, tainted: int) -> int:
     """The kernel's high-water mark of the job's processes, when it can be trusted.
 
     ru_maxrss (KiB) also covers the child between fork and exec, when it still shares

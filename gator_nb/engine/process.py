@@ -27,7 +27,7 @@ from gator_nb.engine.peak import kernel_peak, lower_own_peak
 from gator_nb.engine.pgroup import running_members, wait_gone
 from gator_nb.engine.results import ResultsProblem, read_results
 from gator_nb.engine.rules import rules_for
-from gator_nb.engine.spawn import launch_problem, spawn
+from gator_nb.engine.spawn import executable_of, launch_problem, spawn
 from gator_nb.engine.strays import MARKER, candidates, marked, new_token
 from gator_nb.engine.verdict import Counts, judge
 from gator_nb.events import Artefact, JobFinished, JobStarted, Severity, TestCase
@@ -35,6 +35,7 @@ from gator_nb.events import Artefact, JobFinished, JobStarted, Severity, TestCas
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from gator_nb.engine.launcher import Channel, Exit, Launched, Usage
     from gator_nb.engine.monitor import Monitor, TreeStats
     from gator_nb.engine.watchdog import Watchdog
     from gator_nb.events import Event
@@ -52,25 +53,37 @@ async def run_job(
     *,
     clock: Callable[[], float] = time.time,
     watchdog: Watchdog | None = None,
+    launcher: Channel | None = None,
 ) -> JobFinished:
     """Run ``launch`` to completion, emitting its events to ``sink``; return its end.
 
     A job that fails, or cannot even start, is data (``JobFinished``), not an
     exception. Cancellation stops the process group, emits a CANCELLED
     ``JobFinished`` and re-raises. ``watchdog`` hears of the job's process group
-    while it may be alive.
+    while it may be alive. ``launcher`` starts it (for a true peak) when given and
+    running; otherwise this process does.
     """
     # Every process the job starts inherits the marker, even one that leaves its group.
     launch = dataclasses.replace(launch, env={**launch.env, MARKER: new_token()})
     job = _Job(launch, sink, monitor, clock, watchdog)
+    launched = None
     try:
-        job.tainted = lower_own_peak()
-        proc = spawn(launch)
+        if launcher is not None and launcher.usable():
+            try:
+                launched = await launcher.spawn(launch, executable_of(launch))
+            except ConnectionError:  # the launcher died: this process starts the job
+                launched = None
+        if launched is None:
+            job.tainted = lower_own_peak()
+            proc = spawn(launch)
     except (OSError, ValueError) as exc:
         return job.launch_failed(launch_problem(launch, exc))
     cancelled = False
     try:
-        job.started(proc)
+        if launched is None:
+            job.started(proc)
+        else:
+            job.started_by(*launched)
         await job.supervise()
         await job.read_results()
     except asyncio.CancelledError:
@@ -135,7 +148,8 @@ class _Job:
         self._exited: asyncio.Future[None] = self._loop.create_future()
         self._drained: asyncio.Future[None] = self._loop.create_future()
         self._code: int | None = None  # Popen-style: -N for death by signal N
-        self._rusage: resource.struct_rusage | None = None
+        self._rusage: resource.struct_rusage | Usage | None = None
+        self._launched: Launched | None = None  # started by the launcher, not by us
         self._stats: TreeStats | None = None
         self._timed_out = False
         self._stopped = False  # _stop ran: cleanup must not start another
@@ -150,17 +164,36 @@ class _Job:
     # -- start -------------------------------------------------------------
 
     def started(self, proc: subprocess.Popen[bytes]) -> None:
-        self._proc, self._pid = proc, proc.pid
-        if self._watchdog is not None:
-            self._watchdog.add(proc.pid)
-        self._emit_started()
-        self._monitor.add(self._launch.job, proc.pid)
+        """We spawned it: we reap it (pidfd, wait4)."""
+        self._proc = proc
+        assert proc.stdout is not None and proc.stderr is not None
+        self._begin(proc.pid, proc.stdout, proc.stderr)
         self._pidfd = os.pidfd_open(proc.pid)
         self._loop.add_reader(self._pidfd, self._on_exit)
-        assert proc.stdout is not None and proc.stderr is not None
+
+    def started_by(self, launched: Launched, out_fd: int, err_fd: int) -> None:
+        """The launcher spawned it and reaps it: its exit comes as a message."""
+        self._launched, self.tainted = launched, launched.taint
+        # The readers own and close these files (_close_reader), as they do Popen's.
+        stdout = open(out_fd, "rb", buffering=0)  # noqa: SIM115
+        stderr = open(err_fd, "rb", buffering=0)  # noqa: SIM115
+        self._begin(launched.pid, stdout, stderr)
+        launched.exited.add_done_callback(self._on_launcher_exit)
+
+    def _on_launcher_exit(self, future: asyncio.Future[Exit]) -> None:
+        if not self._exited.done():
+            end = future.result()
+            self._reaped(end.status, end.usage)
+
+    def _begin(self, pid: int, stdout: IO[bytes], stderr: IO[bytes]) -> None:
+        self._pid = pid
+        if self._watchdog is not None:
+            self._watchdog.add(pid)
+        self._emit_started()
+        self._monitor.add(self._launch.job, pid)
         for stream, file, default in (
-            ("stdout", proc.stdout, Severity.INFO),
-            ("stderr", proc.stderr, Severity.WARNING),
+            ("stdout", stdout, Severity.INFO),
+            ("stderr", stderr, Severity.WARNING),
         ):
             reader = _Reader(file, Splitter(stream, default, self._rules))
             os.set_blocking(file.fileno(), False)
@@ -222,7 +255,7 @@ class _Job:
         if pid:
             self._reaped(status, rusage)
 
-    def _reaped(self, status: int | None, rusage: resource.struct_rusage | None) -> None:
+    def _reaped(self, status: int | None, rusage: resource.struct_rusage | Usage | None) -> None:
         if self._pidfd >= 0:
             self._loop.remove_reader(self._pidfd)
             os.close(self._pidfd)
@@ -233,8 +266,8 @@ class _Job:
         # tree walk from it cannot reach the orphans anyway.
         self._stats = self._monitor.remove(self._launch.job)
         # Tell Popen the child is gone, so it never waits on (or warns about) it.
-        assert self._proc is not None
-        self._proc.returncode = -1 if self._code is None else self._code
+        if self._proc is not None:
+            self._proc.returncode = -1 if self._code is None else self._code
         self._exited.set_result(None)
 
     # -- supervise and stop ------------------------------------------------
@@ -405,6 +438,9 @@ class _Job:
         if self._exited.done():
             return
         self._killpg(signal.SIGKILL)
+        if self._launched is not None:  # the launcher reaps it; its status is lost to us
+            self._reaped(None, None)
+            return
         try:
             _, status, rusage = os.wait4(self._pid, 0)
         except ChildProcessError:
@@ -436,6 +472,11 @@ class _Job:
             limits=dict(self._launch.limits),
             missing_outputs=self._missing,
         )
+        kernel, sampled = kernel_peak(ru, self.tainted), stats.peak_rss if stats else 0
+        if kernel:  # the samples may still raise it: they sum a tree of processes
+            source = "engine" if self._launched is None else "launcher"
+        else:
+            source = "samples" if sampled else ""
         finished = JobFinished(
             job=self._launch.job,
             time=self._clock(),
@@ -445,7 +486,8 @@ class _Job:
             timed_out=self._timed_out,
             reason=verdict.reason,
             cpu_s=ru.ru_utime + ru.ru_stime if ru else 0.0,
-            peak_rss=max(kernel_peak(ru, self.tainted), stats.peak_rss if stats else 0),
+            peak_rss=max(kernel, sampled),
+            peak_source=source,
             warnings=out.warnings,
             errors=out.errors,
             criticals=out.criticals,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gator_nb.engine.launch import Launch
 
-__all__ = ["launch_problem", "spawn"]
+__all__ = ["executable_of", "launch_problem", "spawn"]
 
 
 def spawn(launch: Launch) -> subprocess.Popen[bytes]:
@@ -24,7 +24,7 @@ def spawn(launch: Launch) -> subprocess.Popen[bytes]:
     # the job a process group we can signal as a whole.
     return subprocess.Popen(
         launch.argv,
-        executable=_executable(launch.argv[0], launch.env.get("PATH", os.defpath)),
+        executable=executable_of(launch),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -34,6 +34,17 @@ def spawn(launch: Launch) -> subprocess.Popen[bytes]:
         bufsize=0,
         close_fds=True,
     )
+
+
+def executable_of(launch: Launch) -> str | None:
+    """The absolute path of ``launch``'s program, or None to leave the search to Popen.
+
+    Raises:
+        ValueError: the command is empty.
+    """
+    if not launch.argv:
+        raise ValueError("empty command")
+    return _executable(launch.argv[0], launch.env.get("PATH", os.defpath))
 
 
 @functools.lru_cache(maxsize=256)

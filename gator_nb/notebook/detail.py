@@ -1,168 +1,122 @@
-"""A job's detail panel: the tail of its log (all lines or WARNING+), the command line that
-reproduces it, and a small CPU/RSS plot. Read through the Run when opened.
+"""A job's details for the browser's panel and the final HTML: its command, log tail, test
+cases, metrics and samples, read through the ``Run`` (``load_detail``); and ``Tails``, what
+the engine's events already say of a failed job, sent with its row so that no round trip to
+a busy kernel is needed to read why it failed.
 """
 
 from __future__ import annotations
 
-import html
-import io
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import collections
+import shlex
+from typing import TYPE_CHECKING, Any
 
-import ipywidgets as widgets
-
+from gator_nb.display import display_text
 from gator_nb.errors import GatorError
-from gator_nb.palette import MUTED, SEVERITY, STATUS
+from gator_nb.events import Event, JobFinished, JobOutput, JobStarted, Severity, Status
 
 if TYPE_CHECKING:
     from gator_nb import Run
 
-__all__ = ["TAIL_LINES", "DetailPanel", "JobDetail", "load_detail", "log_html", "results_html"]
+__all__ = ["FAILED_LINES", "TAIL_LINES", "Tails", "load_detail"]
 
-TAIL_LINES = 40
+TAIL_LINES = 40  # lines of a panel's log read from the store
+FAILED_LINES = 20  # lines kept from the events of each running job, sent if it fails
 _SHOWN_TESTS = 30
+_SAMPLES = 400  # points of a panel's CPU/RSS plot
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobDetail:
-    """What the panel shows for one job, read from the store."""
-
-    job: str
-    command: str  # a shell line that reruns the job by hand
-    lines: tuple[tuple[str, str], ...]  # (severity name, text), the last ``tail`` lines
-    omitted: int  # earlier lines not shown
-    png: bytes | None  # the CPU/RSS plot, None without samples
-    tests: tuple[tuple[str, str, str], ...] = ()  # (status, test, first line of its message)
-    metrics: tuple[tuple[str, float], ...] = ()  # (name, last value)
-
-
-def _plot(run: Run, job: str) -> bytes | None:
-    samples = run.resources_of(job)
-    if not len(samples):
-        return None
-    from gator_nb import plots  # matplotlib only once a panel with samples opens
-
-    figure = plots.job_resources(samples)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=72)
-    return buffer.getvalue()
-
-
-def load_detail(
-    run: Run, job: str, *, warnings_only: bool = False, tail: int = TAIL_LINES
-) -> JobDetail:
-    """Read one job's command, log tail and samples through the run's API."""
-    lines, omitted = run.log_tail(job, tail, "WARNING" if warnings_only else None)
-    cases = run.tests_of(job)
-    tests = tuple(
-        (str(status), str(test), str(message).strip().split("\n", 1)[0])
-        for status, test, message in zip(
-            cases["status"], cases["test"], cases["message"].fillna(""), strict=True
-        )
-    )
-    return JobDetail(
-        job=job,
-        command=run.command(job),
-        lines=tuple(lines),
-        omitted=omitted,
-        png=_plot(run, job),
-        tests=tests,
-        metrics=tuple(sorted(run.job(job)["metrics"].items())),
-    )
-
-
-def results_html(detail: JobDetail) -> str:
-    """The job's test cases (failed first) and metrics, escaped; empty when it has neither."""
-    out = []
-    if detail.tests:
-        order = {"failed": 0, "error": 0, "skipped": 1, "passed": 2}
-        cases = sorted(detail.tests, key=lambda case: order.get(case[0], 3))
-        failed = sum(case[0] in ("failed", "error") for case in cases)
-        out.append(f"<b>{len(cases)} tests, {failed} failed</b>")
-        for status, test, message in cases[:_SHOWN_TESTS]:
-            colour = STATUS.get(status, STATUS["failed"])
-            why = f" — {html.escape(message)}" if message and status != "passed" else ""
-            out.append(
-                f'<span class="gator-test" style="color:{colour}">{html.escape(status)}</span>'
-                f" {html.escape(test)}{why}"
+def load_detail(run: Run, job: str, *, tail: int = TAIL_LINES) -> dict[str, Any]:
+    """One job's panel, read through the run's API (on the kernel's thread)."""
+    try:
+        lines, omitted = run.log_tail(job, tail)
+        row = run.job(job)
+        cases = run.tests_of(job)
+        samples = run.resources_of(job)
+        command = run.command(job)
+    except GatorError as exc:  # the run directory went away, or is not readable
+        return {"lines": [["ERROR", str(exc)]], "omitted": 0}
+    order = {"failed": 0, "error": 0, "skipped": 1, "passed": 2}
+    tests = sorted(
+        (
+            (str(status), str(test), str(message).strip().split("\n", 1)[0])
+            for status, test, message in zip(
+                cases["status"], cases["test"], cases["message"].fillna(""), strict=True
             )
-        if len(cases) > _SHOWN_TESTS:
-            out.append(f'<span style="color:{MUTED}">… {len(cases) - _SHOWN_TESTS} more</span>')
-    if detail.metrics:
-        shown = ", ".join(f"{html.escape(n)} = {v:.6g}" for n, v in detail.metrics)
-        out.append(f'<span class="gator-metrics"><b>metrics</b> {shown}</span>')
-    return '<div class="gator-results">' + "<br>".join(out) + "</div>" if out else ""
-
-
-def log_html(detail: JobDetail) -> str:
-    """The log tail as escaped HTML, WARNING and worse in colour."""
-    out = []
-    if detail.omitted:
-        out.append(f'<span style="color:{MUTED}">… {detail.omitted} earlier lines</span>')
-    for severity, text in detail.lines:
-        colour = SEVERITY.get(severity)
-        escaped = html.escape(text)
-        out.append(f'<span style="color:{colour}">{escaped}</span>' if colour else escaped)
-    if not detail.lines:
-        out.append(f'<span style="color:{MUTED}">(no lines)</span>')
-    body = "\n".join(out)
-    return (
-        '<pre class="gator-log" style="max-height:22em;overflow:auto;font-size:85%;'
-        f'margin:0;line-height:1.3">{body}</pre>'
+        ),
+        key=lambda case: order.get(case[0], 3),
     )
+    start = samples["time"].min() if len(samples) else None
+    points = [
+        [(t - start).total_seconds(), float(cpu), int(rss)]
+        for t, cpu, rss in zip(samples["time"], samples["cpu_percent"], samples["rss"], strict=True)
+    ][-_SAMPLES:]
+    return {
+        "command": command,
+        "first_error": str(row.get("first_error") or "") if row["status"] == "failed" else "",
+        "lines": [list(line) for line in lines],
+        "omitted": omitted,
+        "tests": [list(case) for case in tests[:_SHOWN_TESTS]],
+        "metrics": [[name, f"{value:.6g}"] for name, value in sorted(row["metrics"].items())],
+        "samples": points,
+    }
 
 
-class DetailPanel:
-    """The widgets of one job's panel; ``load`` (re)reads the store."""
+class Tails:
+    """The last lines of each running job, from its events; a failed job's become its detail.
 
-    def __init__(self, run: Run, job: str, *, tail: int = TAIL_LINES) -> None:
-        self.run, self.job, self.tail = run, job, tail
-        self.command = widgets.HTML()
-        self.results = widgets.HTML()
-        self.filter = widgets.ToggleButtons(
-            options=["all lines", "WARNING+"], value="all lines", style={"button_width": "8.5em"}
-        )
-        self.filter.observe(lambda _change: self.load(), names="value")
-        self.refresh = widgets.Button(description="Refresh", icon="refresh")
-        self.refresh.layout = widgets.Layout(width="7em")
-        self.refresh.on_click(lambda _button: self.load())
-        self.log = widgets.HTML()
-        self.plot = widgets.Image(format="png", layout=widgets.Layout(max_width="460px"))
-        self.no_plot = widgets.HTML(f'<i style="color:{MUTED}">no resource samples</i>')
-        self.box = widgets.VBox(
-            [
-                self.command,
-                self.results,
-                widgets.HBox([self.filter, self.refresh]),
-                self.log,
-                self.no_plot,
-            ],
-            layout=widgets.Layout(border="1px solid #ddd", padding="4px", margin="2px 0 6px 0"),
-        )
-        self.box.add_class("gator-detail")
-        self.load()
+    Bounded: ``FAILED_LINES`` per running job and per failed job, nothing for jobs that passed.
+    Called on the engine's thread for every event, so it only slices bytes.
+    """
 
-    def load(self) -> None:
-        """Read the job's log tail, command and samples again."""
-        try:
-            detail = load_detail(
-                self.run, self.job, warnings_only=self.filter.value == "WARNING+",
-                tail=self.tail,
-            )  # fmt: skip
-        except GatorError as exc:  # the run directory went away, or is not readable
-            self.log.value = f'<pre style="color:{SEVERITY["ERROR"]}">{html.escape(str(exc))}</pre>'
-            return
-        self.command.value = (
-            f"<b>{html.escape(detail.job)}</b> — to reproduce:"
-            f'<pre class="gator-command" style="white-space:pre-wrap;margin:2px 0">'
-            f"{html.escape(detail.command)}</pre>"
-        )
-        self.results.value = results_html(detail)
-        self.log.value = log_html(detail)
-        last = self.box.children[-1]
-        if detail.png is not None:
-            self.plot.value = detail.png
-            if last is not self.plot:
-                self.box.children = (*self.box.children[:-1], self.plot)
-        elif last is not self.no_plot:
-            self.box.children = (*self.box.children[:-1], self.no_plot)
+    def __init__(self, keep: int = FAILED_LINES) -> None:
+        self._keep = keep
+        self._lines: dict[str, collections.deque[tuple[str, str]]] = {}
+        self._seen: dict[str, int] = {}
+        self._commands: dict[str, str] = {}
+
+    def note(self, event: Event) -> dict[str, Any] | None:
+        """Take one event in; returns a failed job's detail when ``event`` ended it."""
+        if isinstance(event, JobStarted):
+            self._lines[event.job] = collections.deque(maxlen=self._keep)
+            self._seen[event.job] = 0
+            self._commands[event.job] = (
+                f"cd {shlex.quote(event.cwd)} && {shlex.join(event.command)}"
+            )
+        elif isinstance(event, JobOutput):
+            tail = self._lines.get(event.job)
+            if tail is not None:
+                for block in event.blocks:
+                    self._add(event.job, tail, block.first_line, block.count, block.data, block)
+        elif isinstance(event, JobFinished):
+            tail = self._lines.pop(event.job, None)
+            seen = self._seen.pop(event.job, 0)
+            command = self._commands.pop(event.job, "")
+            if event.status == Status.FAILED:
+                lines = [list(line) for line in tail or ()]
+                return {
+                    "command": command,
+                    "first_error": event.first_error,
+                    "lines": lines,
+                    "omitted": max(seen - len(lines), 0),
+                }
+        return None
+
+    def _add(
+        self,
+        job: str,
+        tail: collections.deque[tuple[str, str]],
+        first: int,
+        count: int,
+        data: bytes,
+        block: Any,
+    ) -> None:
+        self._seen[job] = self._seen.get(job, 0) + count
+        raw = data.rsplit(b"\n", self._keep + 1)[-(self._keep + 1) :]
+        if raw and raw[-1] == b"":
+            raw.pop()
+        raw = raw[-min(count, self._keep) :] if count else []
+        severity = {m.line_no: m.severity for m in block.messages}
+        start = first + count - len(raw)
+        for offset, line in enumerate(raw):
+            level = severity.get(start + offset, Severity.INFO)
+            tail.append((level.name, display_text(line)))

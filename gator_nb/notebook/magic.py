@@ -31,6 +31,15 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("spec",), {"nargs": "?", "help": "spec file (line magic); none for %%%%gator"}),
     (("--parallel", "-j"), {"type": int, "default": None, "help": "jobs at once (cores)"}),
     (("--wait",), {"action": "store_true", "help": "block until the run ends"}),
+    (("--memory",), {"default": None, "metavar": "SIZE", "help": "memory budget, e.g. 16GB"}),
+    (
+        ("--licenses",),
+        {"action": "append", "default": [], "metavar": "NAME=N", "help": "licence seats"},
+    ),
+    (
+        ("--sample-interval",),
+        {"type": float, "default": 1.0, "metavar": "S", "help": "longest gap between samples"},
+    ),
     (("--runs-dir",), {"default": None, "help": "where run directories go (./gator-runs)"}),
     (("--backend",), {"choices": ["local", "dask"], "default": "local", "help": "job runner"}),
     (("--scheduler",), {"default": None, "help": "dask scheduler address (--backend dask)"}),
@@ -157,9 +166,26 @@ def _spec(path: str | None, cell: str | None, max_jobs: int) -> str | Spec:
         raise UsageError(spec_problems(exc, cell=True)) from None
 
 
+def _limits(args: Any) -> dict[str, Any]:
+    """``--memory``/``--licenses`` read as ``gator run`` reads them (same messages)."""
+    import argparse
+
+    from gator_nb.cli import licence, size
+
+    try:
+        return {
+            "memory": None if args.memory is None else size(args.memory),
+            "licenses": dict(licence(text) for text in args.licenses),
+            "sample_interval": args.sample_interval,
+        }
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _start(spec: str | Spec, args: Any, *, cell: bool) -> Run:
     import gator_nb as gn
 
+    options = _limits(args)
     try:
         return gn.run(
             spec,
@@ -173,6 +199,7 @@ def _start(spec: str | Spec, args: Any, *, cell: bool) -> Run:
             seed=args.seed,
             max_jobs=args.max_jobs,
             shared=args.shared,
+            **options,
         )
     except SpecError as exc:
         raise UsageError(spec_problems(exc, cell=cell)) from None

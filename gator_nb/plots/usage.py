@@ -67,6 +67,8 @@ def resources(
     fig, ax = canvas(ax, (8.0, 3.6))
     count = samples["job"].nunique()
     if count == 0:
+        if metric == "rss" and job_table is not None and job_table["peak_rss"].notna().any():
+            return _peaks_only(fig, ax, job_table)
         return empty(fig, ax, "no resource samples")
     name, in_bytes = _METRICS[metric]
     divisor, unit = bytes_unit(float(samples[metric].max())) if in_bytes else (1.0, "")
@@ -85,6 +87,28 @@ def resources(
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     ax.grid(color=FOREGROUND, alpha=0.2, linewidth=0.5)
+    return finish(fig, ax)
+
+
+def _peaks_only(fig: Figure, ax: Axes, job_table: pd.DataFrame) -> Figure:
+    """Each job's peak RSS as a bar over its run time: what is known when no sample was taken."""
+    table = job_table.dropna(subset=["peak_rss", "start"])
+    divisor, unit = bytes_unit(float(table["peak_rss"].max()))
+    start = origin(table["start"], None)
+    ends = table["end"].fillna(table["start"])
+    x0, x1 = seconds(table["start"], start), seconds(ends, start)
+    t_div, t_unit = time_unit(float(max(x1.max(), 1e-3)))
+    peaks = table["peak_rss"].to_numpy(dtype=float) / divisor
+    colour = STATUS_COLOURS["running"]
+    ax.hlines(peaks, x0 / t_div, np.maximum(x1, x0) / t_div, colors=colour, linewidth=2.5)
+    ax.plot(x0 / t_div, peaks, "|", color=colour, markersize=8)
+    ax.set_xlabel(f"time since start ({t_unit})")
+    ax.set_ylabel(f"peak RSS ({unit})")
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0, top=float(peaks.max()) * 1.25)
+    ax.grid(color=FOREGROUND, alpha=0.2, linewidth=0.5)
+    note = f"no samples: {len(table)} job(s) ended before the first; their peak RSS is shown"
+    ax.text(0.01, 0.97, note, ha="left", va="top", transform=ax.transAxes, fontsize=8)
     return finish(fig, ax)
 
 
@@ -192,6 +216,8 @@ def _group_matrix(
 def job_resources(samples: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
     """CPU % and RSS over time of one job's samples (``run.resources`` rows of one job)."""
     fig, ax = canvas(ax, (6.0, 2.4))
+    if not len(samples):
+        return empty(fig, ax, "no resource samples")
     elapsed = (samples["time"] - samples["time"].min()).dt.total_seconds() if len(samples) else []
     ax.plot(elapsed, samples["rss"] / 2**20 if len(samples) else [], color="tab:blue", label="RSS")
     ax.set_xlabel("seconds")

@@ -45,7 +45,7 @@ CREATE TABLE jobs (id INTEGER PRIMARY KEY, job TEXT NOT NULL UNIQUE, "group" TEX
   cores INTEGER, memory INTEGER, licenses TEXT, timeout_s REAL, depends TEXT,
   pid INTEGER, hostname TEXT, attempt INTEGER, extra TEXT, queued_s REAL,
   tests INTEGER, tests_failed INTEGER, seed INTEGER, params TEXT, inputs TEXT,
-  job_dir TEXT);
+  job_dir TEXT, peak_source TEXT);
 CREATE TABLE blocks (job_id INTEGER NOT NULL, first_line INTEGER NOT NULL,
   count INTEGER NOT NULL, stream TEXT NOT NULL, time REAL NOT NULL,
   offset INTEGER NOT NULL, length INTEGER NOT NULL,
@@ -99,7 +99,8 @@ UPDATE_STARTED = (
 UPDATE_FINISHED = (
     'UPDATE jobs SET status = ?, "end" = ?, exit_code = ?, signal = ?,'
     " timed_out = ?, reason = ?, cpu_s = ?, peak_rss = ?, warnings = ?, errors = ?,"
-    " first_error = ?, lines = ?, extra = ?, tests = ?, tests_failed = ? WHERE id = ?"
+    " first_error = ?, lines = ?, extra = ?, tests = ?, tests_failed = ?, peak_source = ?"
+    " WHERE id = ?"
 )
 UPDATE_RUN = 'UPDATE run SET status = ?, "end" = ?'
 

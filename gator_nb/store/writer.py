@@ -434,7 +434,7 @@ class StoreWriter:
             (UPDATE_FINISHED,
              (str(e.status), e.time, e.exit_code, e.signal, int(e.timed_out),
               e.reason, e.cpu_s, e.peak_rss, e.warnings, e.errors, e.first_error,
-              e.lines, json.dumps(e.extra), tests, failed, job_id))
+              e.lines, json.dumps(e.extra), tests, failed, e.peak_source or None, job_id))
         )  # fmt: skip
         log = self._logs.pop(e.job, None)
         if log is not None:
