@@ -154,7 +154,11 @@ def test_a_bad_spec_file_names_the_file(
         ("x.yaml --backend ssh", None, "invalid choice: 'ssh'"),
         ("x.yaml", "!Job {}", "%%gator takes the spec from the cell body, not a file name"),
         ("", "  \n", "%%gator: the cell is empty"),
-        ("--memory lots", "!Job {id: a, command: 'true'}", "expected a size > 0 and <= 1EB like 512MB"),
+        (
+            "--memory lots",
+            "!Job {id: a, command: 'true'}",
+            "expected a size > 0 and <= 1EB like 512MB",
+        ),
         ("--licenses sim", "!Job {id: a, command: 'true'}", "expected NAME=N with N >= 1"),
         ("--sample-interval 0", "!Job {id: a, command: 'true'}", "sample interval must be"),
     ],
