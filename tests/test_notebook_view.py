@@ -289,3 +289,11 @@ def test_a_started_job_sends_only_its_chain(sent: list[Sent], mixed: gn.Run) -> 
     rows = deltas(sent)[-1]["rows"]
     assert set(rows) == {"g", "g.j3"}
     assert field(rows["g.j3"], "status") == "running" and field(rows["g.j3"], "start") == 1.0
+
+
+def test_the_widget_opens_with_its_snapshot(sent: list[Sent], mixed: gn.Run) -> None:
+    RunView(mixed)
+    opens = [s for s in sent if s.msg_type == "comm_open" and "snapshot" in s.data.get("state", {})]
+    [opened] = opens
+    assert set(opened.data["state"]["snapshot"]["rows"]) >= {"top", "top.broken"}
+    assert not [s for s in sent if "snapshot" in s.data.get("state", {}) and s not in opens]

@@ -100,7 +100,7 @@ class RunView:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
-        from gator_nb.notebook.tree import COLOURS, TreeWidget, encode
+        from gator_nb.notebook.tree import COLOURS, ROW_FIELDS, TreeWidget, encode
 
         self.run = run
         self.state = run.state if state is None else state
@@ -126,12 +126,13 @@ class RunView:
             for p, n in state_.nodes.items()
             if n.kind not in ("job", "copy")
         }
-        self.widget: TreeWidget = TreeWidget(run_id=run.id)
-        self.widget.snapshot = {
-            "seq": 0, "now": now, "fields": list(_fields()), "rows": rows, "kids": kids,
+        snapshot = {
+            "seq": 0, "now": now, "fields": list(ROW_FIELDS), "rows": rows, "kids": kids,
             "roots": list(state_.roots), "head": self._head(now), "colours": COLOURS,
             "max_rows": max_rows, "details": {},
         }  # fmt: skip
+        # Given to the constructor: the comm opens with it (one message, not open + update).
+        self.widget: TreeWidget = TreeWidget(run_id=run.id, snapshot=snapshot)
         self.widget.on_msg(self._message)
 
     # -- what changed ----------------------------------------------------------------
@@ -233,12 +234,6 @@ class RunView:
         bundle = final_bundle(self.run, self.state)
         for handle in self.handles:
             handle.update(bundle, raw=True)
-
-
-def _fields() -> tuple[str, ...]:
-    from gator_nb.notebook.tree import ROW_FIELDS
-
-    return ROW_FIELDS
 
 
 def view_of(run: Run) -> RunView:
