@@ -92,6 +92,7 @@ class Monitor:
         self._jobs: dict[str, _Tracked] = {}
         self._lock = threading.Lock()
         self._wake: asyncio.Event | None = None
+        self._until = float("inf")  # when run() wakes next by itself (the monitor's clock)
 
     @property
     def interval_s(self) -> float:
@@ -104,7 +105,9 @@ class Monitor:
         tracked = _Tracked(pid=pid, last_time=now, due=now + self._first_s, step=self._first_s)
         with self._lock:
             self._jobs[job] = tracked
-        if self._wake is not None:
+        # Wake run() only if it would otherwise sleep past this job's first sample: with
+        # jobs starting every millisecond it mostly would not (one wake-up per sweep).
+        if self._wake is not None and tracked.due < self._until:
             self._wake.set()
 
     def remove(self, job: str) -> TreeStats:
@@ -122,14 +125,17 @@ class Monitor:
             self._wake.clear()
             if not self._jobs:
                 # Idle: no timer wake-ups at all until a job is added.
+                self._until = float("inf")
                 await self._wake.wait()
                 continue
-            wait_s = self.next_due() - self._clock()
+            self._until = self.next_due()
+            wait_s = self._until - self._clock()
             if wait_s > 0:
                 # A job added meanwhile may be due sooner: its add() wakes us to look again.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait_s)
                 continue
+            self._until = float("-inf")  # sweeping: a job added now waits for the next round
             samples = await asyncio.to_thread(self.sweep, due=True)
             for sample in samples:
                 # A job may have finished while the sweep ran: its sample is stale.
