@@ -117,6 +117,8 @@ def test_the_final_html_lists_failures_and_escapes_job_text(mixed: gn.Run) -> No
     assert "<script>" not in page and "<img" not in page
     assert "ERROR: broke &lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert page.count("<details") == page.count("</details>")
+    # top's bar: 3 of 4 passed, 1 failed, stacked
+    assert "width:75.0%;background:#2da44e" in page and "width:25.0%;background:#e5534b" in page
     assert bundle["text/plain"].startswith(f"gator run {mixed.id}: failed; 4/4 done")
 
 

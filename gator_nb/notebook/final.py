@@ -74,7 +74,7 @@ def _line(row: Row) -> str:
     if row.kind == "job":
         parts.append(_status(row.status))
     else:
-        parts.append(f"{row.done}/{row.total}")
+        parts.append(f"{_bar(row)} {row.done}/{row.total}")
         parts += [
             f'<span style="color:{STATUS[s.value]}">{row.count(s)} {s.value}</span>'
             for s in COUNTED
@@ -84,6 +84,21 @@ def _line(row: Row) -> str:
     if row.note:
         parts.append(f'<span style="color:{STATUS["failed"]}">{html.escape(row.note)}</span>')
     return " · ".join(parts)
+
+
+def _bar(row: Row) -> str:
+    """The group's jobs as a bar stacked by outcome (pending shows as the grey rest)."""
+    total = max(row.total, 1)
+    parts = "".join(
+        f'<span style="display:inline-block;height:100%;width:{100 * row.count(s) / total:.1f}%;'
+        f'background:{STATUS[s.value]}"></span>'
+        for s in (Status.PASSED, Status.FAILED, Status.RUNNING, Status.SKIPPED, Status.CANCELLED)
+        if row.count(s)
+    )
+    return (
+        '<span class="gator-bar" style="display:inline-flex;width:8em;height:0.7em;'
+        f'vertical-align:middle;background:{STATUS["pending"]}55">{parts}</span>'
+    )
 
 
 def _tails(run: Run, failed: list[str]) -> dict[str, str]:
