@@ -240,6 +240,9 @@ class RunState:
         for metric in metrics:
             state.record(str(metric["job"]), str(metric["name"]), float(metric["value"]))
         state.status = status
+        if status.done:  # a finished run's elapsed time stops at its last job's end
+            ends = [end for r in state.roots if (end := state.nodes[r].end) is not None]
+            state.end = max(ends) if ends else None
         return state
 
     def _settle(self, row: Mapping[str, Any]) -> None:

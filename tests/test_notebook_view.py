@@ -299,3 +299,21 @@ def test_the_widget_opens_with_its_snapshot(sent: list[Sent], mixed: gn.Run) -> 
     [opened] = opens
     assert set(opened.data["state"]["snapshot"]["rows"]) >= {"top", "top.broken"}
     assert not [s for s in sent if "snapshot" in s.data.get("state", {}) and s not in opens]
+
+
+def test_the_final_html_shows_test_counts_and_metrics(tmp_path: Path, write_spec) -> None:
+    fixture = Path(__file__).parent / "fixtures" / "tools" / "cocotb-results.xml"
+    code = (
+        f"import shutil, os; shutil.copy({str(fixture)!r}, os.environ['GATOR_JOB_DIR']);"
+        " print('GATOR_METRIC cov=42.5')"
+    )
+    spec = write_spec(f"""
+        !JobGroup
+          id: top
+          jobs:
+            - !Job {{id: sim, command: python3, args: ["-c", {code!r}],
+                     results: $GATOR_JOB_DIR/cocotb-results.xml}}
+    """)
+    run = gn.run(spec, runs_dir=tmp_path / "runs")
+    page = final_bundle(run)["text/html"]
+    assert "3 tests, 1 failed" in page and "cov mean 42.5 of 1" in page and "cov 42.5" in page

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from gator_nb.errors import GatorError
 from gator_nb.events import Status
 from gator_nb.palette import MUTED, SEVERITY, STATUS
-from gator_nb.views import COUNTED, MAX_ROWS, Row, header, render, summary_text
+from gator_nb.views import COUNTED, MAX_ROWS, Row, header, render, summary_text, tests_text
 
 if TYPE_CHECKING:
     from gator_nb import Run
@@ -80,6 +80,10 @@ def _line(row: Row) -> str:
             for s in COUNTED
             if row.count(s)
         ]
+    if row.tests:
+        colour = STATUS["failed" if row.tests_failed else "passed"]
+        parts.append(f'<span style="color:{colour}">{html.escape(tests_text(row))}</span>')
+    parts += [f"{html.escape(name)} {html.escape(value)}" for name, value in row.metrics]
     parts += [html.escape(text) for text in (row.elapsed, row.peak and f"peak {row.peak}") if text]
     if row.note:
         parts.append(f'<span style="color:{STATUS["failed"]}">{html.escape(row.note)}</span>')
