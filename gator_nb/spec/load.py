@@ -15,10 +15,11 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from yaml.nodes import Node as YamlNode
 
 from gator_nb.errors import Problem, SpecError
+from gator_nb.spec import fields as values
 from gator_nb.spec.cycles import find_cycles
 from gator_nb.spec.depends import Resolver
 from gator_nb.spec.model import Array, Dependency, Group, Job, Location, Node, Spec
-from gator_nb.spec.nodes import STD, construct, describe, number, suggest
+from gator_nb.spec.nodes import STD, describe, suggest
 from gator_nb.spec.resources import MEMORY_UNITS, RESOURCE_TAGS, parse_resources
 from gator_nb.spec.rules import parse_limits, parse_metrics, parse_results, parse_severity
 from gator_nb.spec.size import MAX_DEPTH, MAX_JOBS, MAX_SPEC_BYTES, refusal
@@ -35,8 +36,6 @@ from gator_nb.spec.variables import param_names
 __all__ = ["ID_PATTERN", "MAX_JOBS", "MEMORY_UNITS", "load_spec", "suggest"]
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
-_MAX_TIMEOUT_S = 1e9  # about 31 years
-_MAX_COUNT = 2**31 - 1  # repeats and retries; the job limit refuses big plans earlier
 _NODE_TAGS = ("!Job", "!JobGroup", "!JobArray")
 _COMMON_KEYS = (
     "id",
@@ -267,9 +266,9 @@ class _Checker:
         common: dict[str, Any] = {"at": self.at(ynode, path)}
         common["id"] = self.ident(ynode, path, fields)
         if "cwd" in fields:
-            common["cwd"] = self.string(fields["cwd"][1], f"{path}.cwd")
+            common["cwd"] = values.string(fields["cwd"][1], f"{path}.cwd", self.problem)
         if "env" in fields:
-            common["env"] = self.env(fields["env"][1], f"{path}.env")
+            common["env"] = values.env(fields["env"][1], f"{path}.env", self.problem)
         if "resources" in fields:
             common["resources"] = parse_resources(
                 fields["resources"][1], f"{path}.resources", self.problem
@@ -277,12 +276,18 @@ class _Checker:
         depends: list[Dependency] = []
         for kind in ("pass", "fail", "done"):
             if f"on_{kind}" in fields:
-                depends += self.depends(fields[f"on_{kind}"][1], f"{path}.on_{kind}", kind)
+                depends += values.depends(
+                    fields[f"on_{kind}"][1], f"{path}.on_{kind}", kind, self.problem, self.at
+                )
         common["depends"] = tuple(depends)
         if "timeout" in fields:
-            common["timeout"] = self.timeout(fields["timeout"][1], f"{path}.timeout")
+            common["timeout"] = values.timeout(
+                fields["timeout"][1], f"{path}.timeout", self.problem
+            )
         if "retries" in fields:
-            common["retries"] = self.repeats(fields["retries"][1], f"{path}.retries")
+            common["retries"] = values.repeats(
+                fields["retries"][1], f"{path}.retries", self.problem
+            )
         if "severity" in fields:
             common["severity"] = parse_severity(
                 fields["severity"][1], f"{path}.severity", self.problem, self.at
@@ -338,7 +343,9 @@ class _Checker:
             self.problem(ynode, path, "missing 'command' (a !Job needs a program to run)")
             command = None
         else:
-            command = self.string(fields["command"][1], f"{path}.command", literal=True)
+            command = values.string(
+                fields["command"][1], f"{path}.command", self.problem, literal=True
+            )
             if command == "":
                 self.problem(
                     fields["command"][1],
@@ -347,7 +354,9 @@ class _Checker:
                 )
         args: tuple[str, ...] = ()
         if "args" in fields:
-            args = self.string_list(fields["args"][1], f"{path}.args", "strings or numbers")
+            args = values.string_list(
+                fields["args"][1], f"{path}.args", "strings or numbers", self.problem
+            )
         results: tuple[str, ...] = ()
         if "results" in fields:
             results = parse_results(fields["results"][1], f"{path}.results", self.problem)
@@ -371,7 +380,7 @@ class _Checker:
             if "matrix" in fields:
                 matrix = parse_matrix(fields["matrix"][1], f"{path}.matrix", self.problem)
             if "repeats" in fields:
-                repeats = self.repeats(fields["repeats"][1], f"{path}.repeats")
+                repeats = values.repeats(fields["repeats"][1], f"{path}.repeats", self.problem)
             elif "matrix" not in fields:
                 self.problem(
                     ynode, path, "missing 'repeats' or 'matrix' (how many copies of 'jobs')"
@@ -413,94 +422,6 @@ class _Checker:
         return tuple(jobs)
 
     # -- fields ------------------------------------------------------------------
-
-    def string(self, ynode: YamlNode, path: str, *, literal: bool = False) -> str | None:
-        """A string or number; with ``literal`` any scalar as written (``command: true``)."""
-        textual = (STD + "str", STD + "int", STD + "float")
-        if isinstance(ynode, ScalarNode) and (
-            ynode.tag in textual or (literal and ynode.tag == STD + "bool")
-        ):
-            return str(ynode.value)
-        self.problem(ynode, path, f"expected a string, got {describe(ynode)}")
-        return None
-
-    def string_list(self, ynode: YamlNode, path: str, what: str) -> tuple[str, ...]:
-        if not isinstance(ynode, SequenceNode):
-            self.problem(ynode, path, f"expected a list of {what}, got {describe(ynode)}")
-            return ()
-        items = []
-        for i, item in enumerate(ynode.value):
-            if isinstance(item, ScalarNode) and item.tag != STD + "null":
-                items.append(str(item.value))  # as written: `yes` stays "yes", 1.0 stays "1.0"
-            else:
-                self.problem(
-                    item, f"{path}[{i}]", f"expected a string or number, got {describe(item)}"
-                )
-        return tuple(items)
-
-    def env(self, ynode: YamlNode, path: str) -> dict[str, str]:
-        if not isinstance(ynode, MappingNode):
-            self.problem(
-                ynode,
-                path,
-                f"expected a mapping of variable names to strings, got {describe(ynode)}",
-            )
-            return {}
-        env: dict[str, str] = {}
-        for key, value in ynode.value:
-            name = key.value if isinstance(key, ScalarNode) else None
-            if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-                self.problem(key, path, f"expected a variable name, got {describe(key)}")
-                continue
-            where = f"{path}.{name}"
-            if isinstance(value, ScalarNode) and value.tag == STD + "bool":
-                self.problem(
-                    value, where, f"expected a string, got a boolean (quote it: '{value.value}')"
-                )
-            elif isinstance(value, ScalarNode) and value.tag == STD + "null":
-                self.problem(
-                    value, where, "expected a string, got nothing (null); write '' for empty"
-                )
-            elif (text := self.string(value, where)) is not None:
-                env[name] = text
-        return env
-
-    def timeout(self, ynode: YamlNode, path: str) -> float | None:
-        value = number(ynode)
-        # Capped: the event loop cannot schedule a timer centuries away.
-        if value is None or not 0 < value <= _MAX_TIMEOUT_S:
-            most = f" and <= {_MAX_TIMEOUT_S:g}" if value is not None and value > 0 else ""
-            self.problem(
-                ynode, path, f"expected a number of seconds > 0{most}, got {describe(ynode)}"
-            )
-            return None
-        return value
-
-    def repeats(self, ynode: YamlNode, path: str) -> int:
-        expected = "an integer >= 0"
-        if isinstance(ynode, ScalarNode) and ynode.tag == STD + "int":
-            value = construct(ynode) if len(ynode.value) < 30 else _MAX_COUNT + 1
-            if isinstance(value, int) and 0 <= value <= _MAX_COUNT:
-                return value
-            if isinstance(value, int) and value > _MAX_COUNT:
-                expected = f"an integer >= 0 and <= {_MAX_COUNT:,}"
-        self.problem(ynode, path, f"expected {expected}, got {describe(ynode)}")
-        return 0
-
-    def depends(self, ynode: YamlNode, path: str, kind: str) -> list[Dependency]:
-        if isinstance(ynode, ScalarNode) and ynode.tag == STD + "str":
-            return [Dependency(kind=kind, name=ynode.value, at=self.at(ynode, path))]
-        if not isinstance(ynode, SequenceNode):
-            self.problem(ynode, path, f"expected a list of job names, got {describe(ynode)}")
-            return []
-        found = []
-        for i, item in enumerate(ynode.value):
-            where = f"{path}[{i}]"
-            if isinstance(item, ScalarNode) and item.tag == STD + "str" and item.value:
-                found.append(Dependency(kind=kind, name=item.value, at=self.at(item, where)))
-            else:
-                self.problem(item, where, f"expected a job name, got {describe(item)}")
-        return found
 
 
 def _tag_hint(ynode: YamlNode) -> str:
