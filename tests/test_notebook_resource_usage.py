@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import base64
-import shutil
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
-NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "resource-usage.ipynb"
+from tests.notebooks import execute
 
 
 @pytest.mark.notebook
 @pytest.mark.timeout(120)
 def test_resource_usage_notebook_executes(tmp_path: Path) -> None:
-    # A copy of examples/ beside the notebook's working directory keeps runs out of the repo.
-    work = tmp_path / "notebooks"
-    work.mkdir()
-    shutil.copytree(NOTEBOOK.parent.parent / "examples", tmp_path / "examples")
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook, work = execute("resource-usage.ipynb", tmp_path, timeout_s=90)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    assert all(not cell.outputs and cell.execution_count is None for cell in code)  # stripped
-
-    NotebookClient(
-        notebook, timeout=90, kernel_name="python3", resources={"metadata": {"path": str(work)}}
-    ).execute()
-
     outputs = [out for cell in code for out in cell.outputs]
     assert not [out for out in outputs if out.output_type == "error"]
     text = "\n".join(str(out.get("data", {}).get("text/plain", "")) for out in outputs)
