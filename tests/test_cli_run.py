@@ -16,19 +16,10 @@ import psutil
 import pytest
 
 import gator_nb as gn
+from tests.commands import gator
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 PY = sys.executable
-
-
-def gator(*args: str, runs: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PY, "-m", "gator_nb", *args, "--runs-dir", str(runs)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 @pytest.fixture

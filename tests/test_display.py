@@ -4,7 +4,6 @@ or a JUnit file, first errors stay bounded, and bucketing stays linear (issue 13
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -14,21 +13,12 @@ import pytest
 import gator_nb as gn
 from gator_nb.display import clip, for_display, for_xml
 from gator_nb.triage import bucket
+from tests.commands import gator
 
 PY = sys.executable
 # RIS, charset switch, cursor save/restore, backspace, NUL, C1 CSI, a bidi override,
 # BEL and `tput sgr0` (ESC ( B ESC [ m).
 HOSTILE = "A\x1bcB\x1b(0C\x1b7D\x1b8E\x08F\x00G\u009b2JH\u202eI\x07J\x1b(B\x1b[mK"
-
-
-def gator(*args: str, runs: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PY, "-m", "gator_nb", *args, "--runs-dir", str(runs)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 def _controls(text: str) -> set[str]:

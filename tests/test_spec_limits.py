@@ -13,6 +13,7 @@ import pytest
 
 import gator_nb as gn
 from gator_nb.errors import GatorError, SpecError
+from tests.commands import gator
 
 PY = sys.executable
 BIG = "9" * 400
@@ -22,16 +23,6 @@ def problems(text: str, max_jobs: int = 1_000_000) -> list[str]:
     with pytest.raises(SpecError) as caught:
         gn.load_spec(text=text, max_jobs=max_jobs)
     return [str(p) for p in caught.value.problems]
-
-
-def gator(*args: str, runs: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PY, "-m", "gator_nb", *args, "--runs-dir", str(runs)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
 
 
 def _alias_bomb(levels: int) -> str:
